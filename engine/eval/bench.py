@@ -1,0 +1,64 @@
+"""`main.py bench`: engine benchmarks, reported as medians (and p90) over repeats, warm."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+
+def time_call(fn: Callable[[], object], repeats: int, warmup: int = 2) -> np.ndarray:
+    """Wall-clock milliseconds of `repeats` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    out = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out[i] = (time.perf_counter() - start) * 1000.0
+    return out
+
+
+def bench_forward_kinematics(model_name: str = "default", frames: int = 1000, repeats: int = 20) -> dict:
+    """FK of `frames` random poses: vertices + 21 keypoints, float32, no autograd."""
+    from engine.hand import create_hand_model
+
+    model = create_hand_model(model_name)
+    gen = torch.Generator().manual_seed(0)
+    pose = 0.4 * torch.randn(frames, 45, generator=gen)
+    orient = torch.randn(frames, 3, generator=gen)
+    transl = 0.1 * torch.randn(frames, 3, generator=gen)
+
+    def run() -> None:
+        with torch.inference_mode():
+            model(pose, orient, None, transl)
+
+    ms = time_call(run, repeats)
+    return {
+        f"fk_{frames}_ms_p50": float(np.median(ms)),
+        f"fk_{frames}_ms_p90": float(np.percentile(ms, 90)),
+        "fk_model": model_name,
+        "fk_vertices": model.data.num_vertices,
+    }
+
+
+def run_benchmarks(as_json: bool = False, repeats: int = 20) -> int:
+    results: dict[str, object] = {
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+    }
+    for name in ("default", "procedural"):
+        fk = bench_forward_kinematics(name, repeats=repeats)
+        results.update({k.replace("fk_", f"fk_{name}_", 1): v for k, v in fk.items()})
+    if as_json:
+        print(json.dumps(results))
+    else:
+        for key, value in results.items():
+            print(f"{key:32s} {value:.2f}" if isinstance(value, float) else f"{key:32s} {value}")
+    return 0

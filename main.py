@@ -1,0 +1,123 @@
+"""UniHand Studio entry point: no arguments opens the GUI on the built-in demo; subcommands run the
+engine from the command line (the contract is DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+EXIT_USER_ERROR = 1
+EXIT_NOT_AVAILABLE = 3
+
+# Subcommands whose engine part has not landed yet, and the issue that will bring it.
+_PLANNED = {
+    "estimate": "video -> hand motion (issue: from video to hand motion)",
+    "infill": "conditioned diffusion infilling (issue: editing engine)",
+    "export": "FBX / glTF / BVH / NPZ export (issue: export)",
+    "fit": "keypoints -> MANO fitting (issue: hand motion corpus)",
+    "data": "training corpus shards (issue: hand motion corpus)",
+    "train": "model training (issue: the UniHand model)",
+    "eval": "model evaluation (issue: the UniHand model)",
+}
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="UniHand Studio: edit 3D hand motion.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the editor (on a video, a session, or the built-in demo)")
+    gui.add_argument("path", nargs="?", help="VIDEO or SESSION file")
+
+    est = sub.add_parser("estimate", help="estimate hand motion from a video")
+    est.add_argument("video")
+    est.add_argument("-o", "--output", required=True)
+    est.add_argument("--hand", choices=("auto", "right", "left"), default="auto")
+    est.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+
+    inf = sub.add_parser("infill", help="complete motion from conditions files (or directories of them)")
+    inf.add_argument("inputs", nargs="+")
+    inf.add_argument("-o", "--output", required=True)
+    inf.add_argument("--samples", type=int, default=1)
+    inf.add_argument("--seed", type=int, default=0)
+    inf.add_argument("--steps", type=int, default=10)
+
+    exp = sub.add_parser("export", help="export a motion file to FBX, glTF/GLB, BVH or NPZ")
+    exp.add_argument("motion")
+    exp.add_argument("-o", "--output", required=True)
+
+    fit = sub.add_parser("fit", help="fit MANO motion to the keypoints in conditions files")
+    fit.add_argument("inputs", nargs="+")
+    fit.add_argument("-o", "--output", required=True)
+
+    data = sub.add_parser("data", help="training data tools")
+    data.add_argument("action", choices=("build",))
+    data.add_argument("--config")
+
+    train = sub.add_parser("train", help="train the VAE or the denoiser")
+    train.add_argument("stage", choices=("vae", "denoiser"))
+    train.add_argument("--config")
+
+    ev = sub.add_parser("eval", help="evaluate a trained model")
+    ev.add_argument("args", nargs=argparse.REMAINDER)
+
+    bench = sub.add_parser("bench", help="run the engine benchmarks")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--repeats", type=int, default=20)
+
+    imp = sub.add_parser("import-mano", help="import your MANO_RIGHT.pkl / MANO_LEFT.pkl (converted once)")
+    imp.add_argument("files", nargs="+")
+    return parser
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from app.main_window import run_app  # Qt is imported only when the GUI is asked for
+
+    return run_app(getattr(args, "path", None))
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from engine.eval.bench import run_benchmarks
+
+    return run_benchmarks(as_json=args.json, repeats=args.repeats)
+
+
+def _run_import_mano(args: argparse.Namespace) -> int:
+    from engine.hand.mano_import import import_mano
+
+    for path in args.files:
+        out = import_mano(path)
+        print(f"imported {path} -> {out}")
+    return 0
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "gui": _run_gui,
+    "bench": _run_bench,
+    "import-mano": _run_import_mano,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    command = args.command or "gui"
+    if command in _PLANNED:
+        print(
+            f"main.py {command}: not available yet in this version ({_PLANNED[command]}).",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_AVAILABLE
+    from engine.errors import UniHandError
+
+    try:
+        return _HANDLERS[command](args)
+    except UniHandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
