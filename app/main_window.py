@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.demo_loader import DemoClip, DemoLoader
-from app.viewport import HandViewport
+from app.viewport import HandViewport, share_gl_contexts
 
 
 class MainWindow(QMainWindow):
@@ -29,6 +29,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("UniHand Studio")
         self.resize(1100, 760)
         self.clip: DemoClip | None = None
+        self.load_error: str | None = None
+        self.error_box: QMessageBox | None = None
         self.frame = 0
 
         self.viewport = HandViewport()
@@ -73,8 +75,20 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Demo: {clip.num_frames} frames at {clip.fps:g} fps — space plays")
 
     def on_load_failed(self, message: str) -> None:
-        self.statusBar().showMessage("Could not load the demo")
-        QMessageBox.warning(self, "UniHand Studio", f"Could not build the demo:\n{message}")
+        self.load_error = message
+        self.statusBar().showMessage(f"Could not load the demo: {message}")
+        # Window-modal and opened without a nested event loop: the app (and tests) never block on it.
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "UniHand Studio",
+            f"Could not build the demo:\n{message}",
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        self.error_box = box
+        box.open()
 
     def show_frame(self, frame: int) -> None:
         if self.clip is None:
@@ -104,6 +118,8 @@ class MainWindow(QMainWindow):
 
 def run_app(path: str | None = None) -> int:
     """Open the main window (the demo when no path is given)."""
+    if QApplication.instance() is None:
+        share_gl_contexts()
     app = QApplication.instance() or QApplication(sys.argv)
     if path is not None:
         QMessageBox.information(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph.opengl as gl
 from pyqtgraph.opengl import shaders
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QWidget
 
 from engine.hand.skeleton import MP21_PARENTS
@@ -12,6 +13,15 @@ from engine.hand.skeleton import MP21_PARENTS
 SKIN = (0.93, 0.74, 0.62, 1.0)
 BACKGROUND = (38, 40, 46)
 _BONES = np.array([(p, c) for c, p in enumerate(MP21_PARENTS) if p >= 0]).reshape(-1)
+
+
+def share_gl_contexts() -> None:
+    """Call before the QApplication exists: every GL widget then shares one context group.
+
+    pyqtgraph caches its line shader program once per class, which is only valid in other
+    widgets' contexts (a second viewport, a reopened window) when the contexts share objects.
+    """
+    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
 
 
 def _skin_shader() -> shaders.ShaderProgram:

@@ -7,6 +7,11 @@ import shutil
 
 import pytest
 
+from app.viewport import share_gl_contexts
+
+# Before pytest-qt creates the QApplication, as the app does in run_app.
+share_gl_contexts()
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # pytest-xvfb starts Xvfb and sets DISPLAY before collection when Xvfb is installed.

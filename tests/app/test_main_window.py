@@ -21,6 +21,9 @@ def window(qtbot):
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
+    # Window shortcuts (space) fire only in the active window; Xvfb has no window manager to activate it.
+    w.activateWindow()
+    qtbot.waitActive(w)
     qtbot.waitUntil(lambda: w.clip is not None, timeout=60_000)
     return w
 
@@ -44,6 +47,8 @@ def test_demo_loads_and_the_mesh_is_drawn(window: MainWindow) -> None:
     background = np.all(np.abs(pixels - np.array(BACKGROUND)) < 6, axis=-1)
     assert skin.mean() > 0.02, "no skin-coloured pixels: the hand mesh was not drawn"
     assert background.mean() > 0.3, "the viewport background is missing"
+    bone = (pixels[..., 2] > pixels[..., 0] + 60) & (pixels[..., 2] > 150)
+    assert bone.sum() > 200, "no skeleton lines: the line shader did not draw"
 
 
 def test_playback_advances_frames_and_space_toggles(window: MainWindow, qtbot) -> None:
@@ -67,3 +72,16 @@ def test_screenshot_of_the_window(window: MainWindow, tmp_path: Path) -> None:
     path = tmp_path / "window.png"
     assert window.grab().save(str(path))
     assert path.stat().st_size > 10_000
+
+
+def test_a_broken_hand_model_is_reported_without_blocking(qtbot, tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_hand.npz"
+    w = MainWindow(hand_model=str(missing))
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.load_error is not None, timeout=30_000)
+    assert w.clip is None
+    assert "no_such_hand.npz" in w.load_error
+    assert "Could not load the demo" in w.statusBar().currentMessage()
+    assert w.error_box is not None and w.error_box.isVisible()
+    assert not w.play_button.isEnabled()
