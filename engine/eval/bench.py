@@ -23,8 +23,14 @@ def time_call(fn: Callable[[], object], repeats: int, warmup: int = 2) -> np.nda
     return out
 
 
-def bench_forward_kinematics(model_name: str = "default", frames: int = 1000, repeats: int = 20) -> dict:
-    """FK of `frames` random poses: vertices + 21 keypoints, float32, no autograd."""
+def bench_forward_kinematics(
+    model_name: str = "default", frames: int = 1000, repeats: int = 20, against_smplx: bool = False
+) -> dict:
+    """FK of `frames` random poses: vertices + 21 keypoints, float32, no autograd.
+
+    With `against_smplx`, smplx's MANO layer runs the same batch on the same model data, and the
+    ratio of medians (smplx / ours) is reported.
+    """
     from engine.hand import create_hand_model
 
     model = create_hand_model(model_name)
@@ -38,12 +44,26 @@ def bench_forward_kinematics(model_name: str = "default", frames: int = 1000, re
             model(pose, orient, None, transl)
 
     ms = time_call(run, repeats)
-    return {
+    results: dict[str, object] = {
         f"fk_{frames}_ms_p50": float(np.median(ms)),
         f"fk_{frames}_ms_p90": float(np.percentile(ms, 90)),
         "fk_model": model_name,
         "fk_vertices": model.data.num_vertices,
     }
+    if against_smplx:
+        from engine.hand.smplx_reference import smplx_mano_layer
+
+        reference = smplx_mano_layer(model.data, dtype=torch.float32)
+        betas = torch.zeros(frames, model.data.num_betas)  # smplx does not broadcast its default
+
+        def run_reference() -> None:
+            with torch.inference_mode():
+                reference(hand_pose=pose, global_orient=orient, betas=betas, transl=transl)
+
+        ref_ms = time_call(run_reference, repeats)
+        results[f"fk_{frames}_smplx_ms_p50"] = float(np.median(ref_ms))
+        results[f"fk_{frames}_speedup_vs_smplx"] = float(np.median(ref_ms) / np.median(ms))
+    return results
 
 
 def run_benchmarks(as_json: bool = False, repeats: int = 20) -> int:
@@ -53,8 +73,11 @@ def run_benchmarks(as_json: bool = False, repeats: int = 20) -> int:
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
     }
-    for name in ("default", "procedural"):
-        fk = bench_forward_kinematics(name, repeats=repeats)
+    # One frame is the interactive path (a dragged joint re-poses the current frame); 1000 the clip.
+    for name, frames in (("default", 1), ("default", 1000), ("procedural", 1000)):
+        fk = bench_forward_kinematics(
+            name, frames, repeats=repeats * (10 if frames == 1 else 1), against_smplx=True
+        )
         results.update({k.replace("fk_", f"fk_{name}_", 1): v for k, v in fk.items()})
     if as_json:
         print(json.dumps(results))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.spatial.transform import Rotation
 
 from engine.hand.mirror import mirror_axis_angle
@@ -128,3 +129,37 @@ def clamp_pose(hand_pose: np.ndarray, frames: AnatomicalFrames, side: str = "rig
     out = anatomical_to_pose(clamped, frames, side)
     inside = np.all(clamped == angles, axis=(-1, -2))
     return np.where(inside[..., None], np.asarray(hand_pose, dtype=np.float64), out)
+
+
+# --------------------------------------------------------------------------- differentiable (torch)
+# The same decomposition and limits as above, on torch tensors with gradients, for fitting priors.
+
+
+def anatomical_angles_torch(local_rotmats: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
+    """(..., 15, 3, 3) local joint rotations (model frame) -> (..., 15, 3) (flexion, abduction, twist).
+
+    Differentiable twin of `pose_to_anatomical` (right hand; mirror left poses first): intrinsic
+    X-Y-Z Euler angles of B^T R B with B the joint's anatomical basis, on the same branch as scipy
+    (abduction in [-90, 90] degrees). `bases` is `AnatomicalFrames.bases` as a (15, 3, 3) tensor.
+    """
+    local = bases.transpose(-1, -2) @ local_rotmats @ bases
+    # R = Rx(a) Ry(b) Rz(c): R[0,2] = sin b, R[1,2] = -sin a cos b, R[2,2] = cos a cos b,
+    # R[0,1] = -cos b sin c, R[0,0] = cos b cos c. The clamp keeps asin's gradient finite.
+    abduction = torch.asin(local[..., 0, 2].clamp(-1.0 + 1e-6, 1.0 - 1e-6))
+    flexion = torch.atan2(-local[..., 1, 2], local[..., 2, 2])
+    twist = torch.atan2(-local[..., 0, 1], local[..., 0, 0])
+    return torch.stack([flexion, abduction, twist], dim=-1)
+
+
+def limit_violation_torch(
+    local_rotmats: torch.Tensor, bases: torch.Tensor, limits: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(..., 15, 3, 3) local rotations -> (..., 15, 3) radians outside the joint limits (0 inside).
+
+    Differentiable twin of `limit_violation` for right-hand poses; `limits` defaults to
+    `JOINT_LIMITS_RAD` (15, 3, 2). Squared and summed it is a smooth joint-limit penalty.
+    """
+    if limits is None:
+        limits = torch.as_tensor(JOINT_LIMITS_RAD, dtype=local_rotmats.dtype, device=local_rotmats.device)
+    angles = anatomical_angles_torch(local_rotmats, bases)
+    return torch.relu(limits[..., 0] - angles) + torch.relu(angles - limits[..., 1])

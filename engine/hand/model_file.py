@@ -9,7 +9,6 @@ vertices, which differ per mesh.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import HandModelError
+from engine.files import write_npz_atomic
 from engine.hand.skeleton import MANO_PARENTS, NUM_MANO_JOINTS, POSE_DIM
 
 HAND_MODEL_FORMAT = "unihand.handmodel/1"
@@ -144,16 +144,7 @@ def save_hand_model(path: str | os.PathLike[str], data: HandModelData) -> Path:
         "attribution": np.array(data.attribution),
         "licence": np.array(data.licence),
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz_atomic(path, arrays)
     return path
 
 

@@ -16,9 +16,7 @@ over the target, so a crash or an error leaves any existing file untouched.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import FileFormatError
+from engine.files import write_npz_atomic
 from engine.motion.types import CHANNEL_KEYS, Conditions, HandMotion
 
 CONDITIONS_FORMAT = "unihand.conditions/1"
@@ -46,37 +45,6 @@ PathLike = str | os.PathLike[str]
 # --------------------------------------------------------------------------- writing
 
 
-def _write_npz_atomic(path: PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 lets the umask decide the permissions, as for any new file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable; not possible on every platform, so best effort."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def save_conditions(path: PathLike, cond: Conditions) -> Path:
     """Write `cond` as a "unihand.conditions/1" file, atomically. Returns the path."""
     if not isinstance(cond, Conditions):
@@ -89,7 +57,7 @@ def save_conditions(path: PathLike, cond: Conditions) -> Path:
     }
     for keys in CHANNEL_KEYS.values():
         arrays.update({k: getattr(cond, k) for k in keys if getattr(cond, k) is not None})
-    return _write_npz_atomic(path, arrays)
+    return write_npz_atomic(path, arrays)
 
 
 def save_motion(path: PathLike, motion: HandMotion) -> Path:
@@ -105,7 +73,7 @@ def save_motion(path: PathLike, motion: HandMotion) -> Path:
     for key in (*_MOTION_REQUIRED[4:], *_MOTION_OPTIONAL):
         if getattr(motion, key) is not None:
             arrays[key] = getattr(motion, key)
-    return _write_npz_atomic(path, arrays)
+    return write_npz_atomic(path, arrays)
 
 
 # --------------------------------------------------------------------------- reading

@@ -5,39 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from smplx.body_models import MANO
-from smplx.utils import Struct
 
 from engine.hand import HandModel, create_hand_model, get_hand_model_data
-from engine.hand.model_file import HandModelData
 from engine.hand.skeleton import MANO_TO_MP21, MP21_NAMES
+from engine.hand.smplx_reference import smplx_mano_layer
 from tests.engine.hand_fixtures import hand_with_pose_correctives, random_pose
-
-
-def _smplx_mano(data: HandModelData) -> MANO:
-    struct = Struct(
-        v_template=data.v_template,
-        f=data.faces,
-        weights=data.weights,
-        J_regressor=data.j_regressor,
-        kintree_table=np.stack(
-            [np.r_[4294967295, [0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14]], np.arange(16)]
-        ),
-        shapedirs=data.shapedirs,
-        posedirs=data.posedirs,
-        hands_components=data.hands_components,
-        hands_mean=data.hands_mean,
-    )
-    return MANO(
-        model_path="",
-        data_struct=struct,
-        is_rhand=data.side == "right",
-        use_pca=False,
-        flat_hand_mean=True,
-        num_betas=data.num_betas,
-        dtype=torch.float64,
-    )
-
 
 MODELS = {
     "procedural": lambda: get_hand_model_data("procedural"),
@@ -51,7 +23,7 @@ MODELS = {
 def test_matches_smplx_mano_within_a_micrometre(which: str) -> None:
     data = MODELS[which]()
     ours = HandModel(data, dtype=torch.float64)
-    ref = _smplx_mano(data)
+    ref = smplx_mano_layer(data)
     pose, orient, transl = random_pose(6, seed=1)
     betas = np.random.default_rng(2).standard_normal((6, data.num_betas))
     out = ours(pose, orient, betas, transl)

@@ -10,9 +10,11 @@ from engine.hand import create_hand_model, get_hand_model_data
 from engine.hand.joint_limits import (
     JOINT_LIMITS_DEG,
     AnatomicalFrames,
+    anatomical_angles_torch,
     anatomical_to_pose,
     clamp_pose,
     limit_violation,
+    limit_violation_torch,
     pose_to_anatomical,
     violation_rate,
 )
@@ -98,3 +100,19 @@ def test_left_hand_limits_use_the_mirror(frames: tuple[str, AnatomicalFrames]) -
     left_fist = named_pose("fist", fr, side="left")
     np.testing.assert_allclose(left_fist, mirror_axis_angle(fist), atol=1e-12)
     assert violation_rate(left_fist, fr, side="left") == 0.0
+
+
+def test_torch_twins_match_numpy_and_have_gradients(frames: tuple[str, AnatomicalFrames]) -> None:
+    import roma
+
+    _, fr = frames
+    rng = np.random.default_rng(3)
+    pose = rng.normal(scale=0.7, size=(6, 45))
+    mats = roma.rotvec_to_rotmat(torch.as_tensor(pose).reshape(6, 15, 3)).requires_grad_(True)
+    bases = torch.as_tensor(fr.bases)
+    angles = anatomical_angles_torch(mats, bases)
+    np.testing.assert_allclose(angles.detach().numpy(), pose_to_anatomical(pose, fr), atol=1e-9)
+    violation = limit_violation_torch(mats, bases)
+    np.testing.assert_allclose(violation.detach().numpy(), limit_violation(pose, fr), atol=1e-9)
+    (violation**2).sum().backward()
+    assert torch.isfinite(mats.grad).all() and mats.grad.abs().sum() > 0
