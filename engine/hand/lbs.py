@@ -7,6 +7,8 @@ version adds a fast path for models without pose correctives and keeps every ste
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from engine.motion.rotations import axis_angle_to_matrix
@@ -22,6 +24,30 @@ def shape_blend(v_template: torch.Tensor, shapedirs: torch.Tensor, betas: torch.
 def regress_joints(j_regressor: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
     """(J,V) regressor x (B,V,3) vertices -> (B,J,3) joints."""
     return torch.einsum("jv,bvc->bjc", j_regressor, vertices)
+
+
+@lru_cache(maxsize=8)
+def _tree_levels(parents: tuple[int, ...]) -> tuple[list[list[int]], list[list[int]], list[int]]:
+    """Joints grouped by depth, each joint's parent as a slot in the previous depth, and the
+    permutation from depth-grouped order back to joint order."""
+    depth = [0] * len(parents)
+    for i, p in enumerate(parents):
+        depth[i] = 0 if p < 0 else depth[p] + 1
+    levels = [[i for i in range(len(parents)) if depth[i] == d] for d in range(max(depth) + 1)]
+    slots = [[]] + [[levels[d - 1].index(parents[i]) for i in levels[d]] for d in range(1, len(levels))]
+    flat = [i for level in levels for i in level]
+    order = [flat.index(i) for i in range(len(parents))]
+    return levels, slots, order
+
+
+def _take(x: torch.Tensor, index: list[int]) -> torch.Tensor:
+    """x[:, index] along dim 1, as a view where the index allows (fancy indexing's backward pass
+    is a scatter, several times slower than the products here)."""
+    if index == list(range(index[0], index[0] + len(index))):
+        return x[:, index[0] : index[0] + len(index)]
+    if len(set(index)) == 1:
+        return x[:, index[0] : index[0] + 1].expand(-1, len(index), *x.shape[2:])
+    return torch.index_select(x, 1, torch.tensor(index, device=x.device))
 
 
 def rigid_chain(
@@ -47,10 +73,13 @@ def rigid_chain(
     local[..., :3, 3] = rel_joints
     local[..., 3, 3] = 1.0
 
-    chain = [local[:, 0]]
-    for i in range(1, num_joints):
-        chain.append(chain[parents[i]] @ local[:, i])
-    world = torch.stack(chain, dim=1)
+    # One batched product per tree depth (4 for MANO) rather than one per joint: the chain is the
+    # inner loop of fitting, and the per-joint loop was most of its cost.
+    levels, parent_slots, order = _tree_levels(tuple(parents))
+    world_levels = [_take(local, levels[0])]
+    for level, slots in zip(levels[1:], parent_slots[1:], strict=True):
+        world_levels.append(_take(world_levels[-1], slots) @ _take(local, level))
+    world = _take(torch.cat(world_levels, dim=1), order)
 
     posed_joints = world[..., :3, 3].clone()
     # Subtract the rotated rest joint so the transform acts on rest-pose coordinates directly.

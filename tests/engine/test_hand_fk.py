@@ -80,3 +80,14 @@ def test_betas_change_the_shape_and_joints_follow() -> None:
     shaped = model(torch.zeros(1, 45, dtype=torch.float64), betas=betas)
     assert (shaped.vertices - rest.vertices).abs().max() > 1e-3
     assert (shaped.joints - rest.joints).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("which", sorted(MODELS))
+def test_keypoint_only_kinematics_equals_the_full_forward_pass(which: str) -> None:
+    model = HandModel(MODELS[which](), dtype=torch.float64)
+    pose, orient, transl = (torch.as_tensor(a) for a in random_pose(5, seed=4))
+    betas = torch.as_tensor(np.random.default_rng(5).standard_normal((1, model.num_betas)))
+    full = model(pose, orient, betas.expand(5, -1), transl)
+    joints, keypoints = model.forward_keypoints(pose, orient, betas, transl)
+    assert torch.allclose(joints, full.joints, atol=1e-12, rtol=0)
+    assert torch.allclose(keypoints, full.keypoints, atol=1e-12, rtol=0)
