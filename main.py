@@ -15,8 +15,6 @@ _PLANNED = {
     "estimate": "video -> hand motion (issue: from video to hand motion)",
     "infill": "conditioned diffusion infilling (issue: editing engine)",
     "export": "FBX / glTF / BVH / NPZ export (issue: export)",
-    "fit": "keypoints -> MANO fitting (issue: hand motion corpus)",
-    "data": "training corpus shards (issue: hand motion corpus)",
     "train": "model training (issue: the UniHand model)",
     "eval": "model evaluation (issue: the UniHand model)",
 }
@@ -49,10 +47,14 @@ def _build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit MANO motion to the keypoints in conditions files")
     fit.add_argument("inputs", nargs="+")
     fit.add_argument("-o", "--output", required=True)
+    fit.add_argument("--hand-model", default="default", help="default, procedural, mano or a .npz path")
 
     data = sub.add_parser("data", help="training data tools")
     data.add_argument("action", choices=("build",))
-    data.add_argument("--config")
+    data.add_argument("--config", help="TOML or JSON build config (engine/data/build.py DataBuildConfig)")
+    data.add_argument("--out", help="output directory (default outputs/corpus)")
+    data.add_argument("--synthetic", type=int, metavar="N", help="number of synthetic sequences")
+    data.add_argument("--real", metavar="PATH", help="a fitted real corpus to cut windows from")
 
     train = sub.add_parser("train", help="train the VAE or the denoiser")
     train.add_argument("stage", choices=("vae", "denoiser"))
@@ -91,7 +93,31 @@ def _run_import_mano(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_fit(args: argparse.Namespace) -> int:
+    from engine.data.fit_files import fit_paths
+
+    fit_paths(args.inputs, args.output, hand_model=args.hand_model)
+    return 0
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from engine.data.build import DataBuildConfig, build_corpus, load_build_config
+
+    config = load_build_config(args.config) if args.config else DataBuildConfig()
+    overrides = {"out_dir": args.out, "synthetic_sequences": args.synthetic, "real_path": args.real}
+    config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
+    summary = build_corpus(config)
+    print(
+        f"wrote {summary.train_windows} train and {summary.val_windows} val windows "
+        f"({summary.train_sequences} + {summary.val_sequences} sequences) to {summary.out_dir} "
+        f"in {summary.seconds:.1f} s"
+    )
+    return 0
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "data": _run_data,
+    "fit": _run_fit,
     "gui": _run_gui,
     "bench": _run_bench,
     "import-mano": _run_import_mano,

@@ -20,8 +20,6 @@ REPO = Path(__file__).resolve().parent.parent
         ["estimate", "clip.mp4", "-o", "m.npz"],
         ["infill", "c.npz", "-o", "m.npz", "--samples", "3"],
         ["export", "m.npz", "-o", "m.fbx"],
-        ["fit", "c.npz", "-o", "m.npz"],
-        ["data", "build"],
         ["train", "vae"],
         ["eval"],
     ],
