@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.hand.model_file import HandModelData, save_hand_model
 from engine.hand.skeleton import MANO_JOINT_NAMES, MANO_PARENTS, NUM_MANO_JOINTS, POSE_DIM
+from engine.motion.rotations import rotation_between
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "assets" / "hands" / "default_right.npz"
@@ -236,18 +237,6 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray,
     return scale, rot, mu_d - scale * rot @ mu_s
 
 
-def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The minimal rotation taking direction a onto direction b (no twist about either)."""
-    a = a / np.linalg.norm(a)
-    b = b / np.linalg.norm(b)
-    v = np.cross(a, b)
-    c = float(a @ b)
-    if c < -1.0 + 1e-9:
-        raise ValueError("opposite directions: the minimal rotation is undefined")
-    vx = np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
-    return np.eye(3) + vx + vx @ vx / (1.0 + c)
-
-
 def bone_to_mano_matrix(bone_labels: list[str]) -> np.ndarray:
     """(B,16) 0/1 matrix folding anny bones onto MANO joints."""
     fold = np.zeros((len(bone_labels), NUM_MANO_JOINTS))
@@ -286,6 +275,9 @@ def flat_pose(src: AnnySource, directions: dict[str, np.ndarray]) -> Pose:
         posed[b] = posed[parent] + rots[parent] @ (src.heads[b] - src.heads[parent])
         if label in directions:
             current = rots[parent] @ (src.tails[b] - src.heads[b])
+            cosine = current @ directions[label] / np.linalg.norm(current) / np.linalg.norm(directions[label])
+            if cosine < -1.0 + 1e-9:
+                raise ValueError(f"{label}: opposite directions, the minimal rotation is undefined")
             rots[b] = rotation_between(current, directions[label]) @ rots[parent]
     return Pose(rots, posed)
 

@@ -36,7 +36,7 @@ from engine.hand.joint_limits import (
 from engine.hand.mirror import mirror_axis_angle, mirror_points, mirror_transl
 from engine.hand.model import HandModel
 from engine.hand.skeleton import MANO_PARENTS, MANO_TO_MP21, NUM_BETAS, POSE_DIM
-from engine.motion.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from engine.motion.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_between
 from engine.motion.types import Conditions, HandMotion
 
 NUM_KEYPOINTS = 21
@@ -241,32 +241,14 @@ def _interpolate_missing(kp: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, 
     return filled, fillable
 
 
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(...,3,3) minimal rotations taking directions a onto b (no twist about either)."""
-    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
-    v = np.cross(a, b)
-    c = np.sum(a * b, axis=-1)
-    vx = np.zeros((*v.shape[:-1], 3, 3))
-    vx[..., 0, 1], vx[..., 0, 2], vx[..., 1, 0] = -v[..., 2], v[..., 1], v[..., 2]
-    vx[..., 1, 2], vx[..., 2, 0], vx[..., 2, 1] = -v[..., 0], -v[..., 1], v[..., 0]
-    # Rodrigues for the minimal rotation; near-opposite directions are not reachable by a finger.
-    factor = 1.0 / np.maximum(1.0 + c, 1e-6)
-    return np.eye(3) + vx + (vx @ vx) * factor[..., None, None]
-
-
 def _initialise(
     model: HandModel, kp: np.ndarray, mask: np.ndarray, frames: AnatomicalFrames, betas: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Analytic start: global orient (T,3), hand pose (T,45), transl (T,3) for the given shape."""
     t = kp.shape[0]
-    with torch.no_grad():
-        zeros = torch.zeros(1, POSE_DIM, dtype=torch.float64)
-        z3 = torch.zeros(1, 3, dtype=torch.float64)
-        shape = torch.as_tensor(betas[None], dtype=torch.float64)
-        rest_joints, rest_kp = model.forward_keypoints(zeros, z3, shape, z3)
-    rest_kp = rest_kp[0].numpy()
-    rest_combined = np.concatenate([rest_joints[0].numpy(), rest_kp[_MP21_OF[16:]]])
+    base, dirs = _rest_keypoints_linear(model)
+    rest_kp = base + dirs @ betas
+    rest_combined = rest_kp[_MP21_OF]  # MANO joints, then fingertips
     palm = list(PALM_KEYPOINTS)
     weights = mask[:, palm].astype(np.float64)
     enough = weights.sum(axis=1) >= 3
@@ -294,7 +276,7 @@ def _initialise(
         rest_dir = np.einsum("tab,b->ta", parent, rest_combined[child] - rest_combined[joint])
         seen = observed[:, joint] & observed[:, child]
         seen_dir = np.where(seen[:, None], target[:, child] - target[:, joint], rest_dir)
-        swing = _rotation_between(rest_dir, seen_dir)
+        swing = rotation_between(rest_dir, seen_dir)
         global_rot[:, joint] = swing @ parent
         local[:, joint - 1] = np.swapaxes(parent, -1, -2) @ global_rot[:, joint]
     hand_pose = matrix_to_axis_angle(torch.as_tensor(local)).reshape(t, POSE_DIM).numpy()
@@ -391,15 +373,7 @@ def fit_keypoints(
         kp = mirror_points(kp)
     model = create_hand_model(hand_model, "right", dtype=torch.float64)
     frames = AnatomicalFrames.from_hand(model.data)
-    with torch.no_grad():
-        z = torch.zeros(1, 3, dtype=torch.float64)
-        _, rest_kp = model.forward_keypoints(
-            torch.zeros(1, POSE_DIM, dtype=torch.float64),
-            z,
-            torch.zeros(1, NUM_BETAS, dtype=torch.float64),
-            z,
-        )
-    _check_scale(kp, mask, rest_kp[0].numpy(), config)
+    _check_scale(kp, mask, _rest_keypoints_linear(model)[0], config)
     if betas is not None:
         betas0 = np.asarray(betas, dtype=np.float64)
         if betas0.shape != (NUM_BETAS,):

@@ -1,7 +1,9 @@
 """Rotation conversions: the one place that owns rotation representations.
 
-All functions take and return torch tensors with arbitrary leading batch dimensions.
-They delegate to `roma` (a maintained rotation library) so no formula is re-derived here.
+The conversions take and return torch tensors with arbitrary leading batch dimensions and delegate
+to `roma` (a maintained rotation library) so no formula is re-derived here. `rotation_between`
+(numpy, for fitting and asset building) is the one formula of our own: neither roma nor scipy
+has a batched minimal ("swing") rotation between two directions.
 
 6D convention (Zhou et al. 2019, as used by the paper): the first two *columns* of the
 rotation matrix, concatenated as ``[R[:, 0], R[:, 1]]``. ``tests/engine/test_rotations.py``
@@ -10,6 +12,7 @@ pins this so that a change of convention cannot slip in silently.
 
 from __future__ import annotations
 
+import numpy as np
 import roma
 import torch
 
@@ -58,3 +61,21 @@ def axis_angle_slerp(rotvec0: torch.Tensor, rotvec1: torch.Tensor, weight: torch
     delta = torch.where(delta[..., 3:] < 0, -delta, delta)
     step = roma.rotvec_to_unitquat(roma.unitquat_to_rotvec(delta) * weight[..., None])
     return roma.unitquat_to_rotvec(roma.quat_product(q0, step))
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) minimal rotations taking directions a onto b (..., 3): no twist about either.
+
+    Rodrigues' formula about a x b. Near-opposite directions (where the minimal rotation is not
+    unique) are damped rather than refused; callers that must not meet them check beforehand.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    v = np.cross(a, b)
+    c = np.sum(a * b, axis=-1)
+    vx = np.zeros((*v.shape[:-1], 3, 3))
+    vx[..., 0, 1], vx[..., 0, 2], vx[..., 1, 0] = -v[..., 2], v[..., 1], v[..., 2]
+    vx[..., 1, 2], vx[..., 2, 0], vx[..., 2, 1] = -v[..., 0], -v[..., 1], v[..., 0]
+    return np.eye(3) + vx + (vx @ vx) / np.maximum(1.0 + c, 1e-6)[..., None, None]

@@ -19,6 +19,7 @@ from engine.motion.rotations import (
     matrix_to_rot6d,
     rot6d_to_axis_angle,
     rot6d_to_matrix,
+    rotation_between,
 )
 
 
@@ -124,3 +125,20 @@ def test_slerp_takes_the_shorter_arc() -> None:
     r0, r1 = (math.radians(170) * z)[None], (math.radians(-170) * z)[None]
     mid = axis_angle_slerp(r0, r1, torch.tensor([0.5], dtype=torch.float64))
     assert abs(mid.norm().item() - math.pi) < 1e-9
+
+
+def test_rotation_between_is_the_minimal_swing() -> None:
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(50, 3)), rng.normal(size=(50, 3))
+    rot = rotation_between(a, b)
+    identity = np.broadcast_to(np.eye(3), rot.shape)
+    np.testing.assert_allclose(rot @ np.swapaxes(rot, -1, -2), identity, atol=1e-10)
+    np.testing.assert_allclose(np.linalg.det(rot), 1.0, atol=1e-10)
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+    np.testing.assert_allclose(np.einsum("nij,nj->ni", rot, unit(a)), unit(b), atol=1e-10)
+    # Minimal: the rotation axis is a x b, and the angle is the angle between the directions.
+    axis = matrix_to_axis_angle(torch.as_tensor(rot)).numpy()
+    np.testing.assert_allclose(unit(axis), unit(np.cross(a, b)), atol=1e-9)
+    np.testing.assert_allclose(
+        np.linalg.norm(axis, axis=-1), np.arccos(np.sum(unit(a) * unit(b), axis=-1)), atol=1e-9
+    )
