@@ -6,27 +6,11 @@ import numpy as np
 import pytest
 
 from engine.motion import Camera, Conditions, HandMotion
+from tests.engine.motion_fixtures import random_motion
 
 
 def make_motion(num_frames: int = 6, seed: int = 0, samples: int = 0) -> HandMotion:
-    rng = np.random.default_rng(seed)
-    extra = {}
-    if samples:
-        extra = {
-            "joints_samples": rng.normal(size=(samples, num_frames, 21, 3)),
-            "joints_std": rng.uniform(0, 0.01, size=(num_frames, 21)),
-        }
-    return HandMotion(
-        fps=30.0,
-        handedness="right",
-        hand_model="default",
-        global_orient=rng.normal(size=(num_frames, 3)) * 0.5,
-        hand_pose=rng.normal(size=(num_frames, 45)) * 0.3,
-        transl=rng.normal(size=(num_frames, 3)) * 0.1 + [0, 0, 0.6],
-        betas=rng.normal(size=10),
-        joints=rng.normal(size=(num_frames, 21, 3)) * 0.05,
-        **extra,
-    )
+    return random_motion(num_frames, seed=seed, samples=samples)
 
 
 def make_conditions(num_frames: int = 6, seed: int = 0) -> Conditions:

@@ -16,29 +16,13 @@ from engine.motion import (
     resample_motion,
     resample_times,
 )
+from tests.engine.motion_fixtures import random_motion
 
 FPS_PAIRS = [(30.0, 60.0), (25.0, 50.0), (30.0, 90.0), (29.97, 59.94), (24.0, 48.0)]
 
 
 def _motion(num_frames: int, fps: float = 30.0, seed: int = 0, samples: int = 0) -> HandMotion:
-    rng = np.random.default_rng(seed)
-    extra = {}
-    if samples:
-        extra = {
-            "joints_samples": rng.normal(size=(samples, num_frames, 21, 3)),
-            "joints_std": rng.uniform(0, 0.01, size=(num_frames, 21)),
-        }
-    return HandMotion(
-        fps=fps,
-        handedness="left",
-        hand_model="default",
-        global_orient=rng.normal(size=(num_frames, 3)),
-        hand_pose=rng.normal(size=(num_frames, 45)) * 0.5,
-        transl=rng.normal(size=(num_frames, 3)),
-        betas=rng.normal(size=10),
-        joints=rng.normal(size=(num_frames, 21, 3)),
-        **extra,
-    )
+    return random_motion(num_frames, fps, seed, samples, handedness="left")
 
 
 def _conditions(num_frames: int, fps: float = 30.0, seed: int = 0, density: float = 0.7) -> Conditions:
