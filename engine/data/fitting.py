@@ -32,6 +32,7 @@ from engine.hand.joint_limits import (
     AnatomicalFrames,
     anatomical_angles_torch,
     clamp_pose,
+    limit_violation_torch,
 )
 from engine.hand.mirror import mirror_axis_angle, mirror_points, mirror_transl
 from engine.hand.model import HandModel
@@ -328,7 +329,7 @@ def _refine(
             accel = fitted[2:] - 2.0 * fitted[1:-1] + fitted[:-2]
             loss = loss + config.smooth_weight * (accel**2).sum(-1).mean()
         angles = anatomical_angles_torch(axis_angle_to_matrix(pose.reshape(t, 15, 3)), bases)
-        outside = torch.relu(limits[..., 0] - angles) + torch.relu(angles - limits[..., 1])
+        outside = limit_violation_torch(angles, limits)
         loss = loss + config.limit_weight * (outside**2).sum((-1, -2)).mean()
         loss = loss + config.twist_weight * (angles[..., 2] ** 2).sum(-1).mean()
         loss = loss + config.betas_weight * (betas**2).sum()

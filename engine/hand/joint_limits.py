@@ -151,15 +151,14 @@ def anatomical_angles_torch(local_rotmats: torch.Tensor, bases: torch.Tensor) ->
     return torch.stack([flexion, abduction, twist], dim=-1)
 
 
-def limit_violation_torch(
-    local_rotmats: torch.Tensor, bases: torch.Tensor, limits: torch.Tensor | None = None
-) -> torch.Tensor:
-    """(..., 15, 3, 3) local rotations -> (..., 15, 3) radians outside the joint limits (0 inside).
+def limit_violation_torch(angles: torch.Tensor, limits: torch.Tensor | None = None) -> torch.Tensor:
+    """(..., 15, 3) anatomical angles (`anatomical_angles_torch`) -> radians outside the limits.
 
-    Differentiable twin of `limit_violation` for right-hand poses; `limits` defaults to
-    `JOINT_LIMITS_RAD` (15, 3, 2). Squared and summed it is a smooth joint-limit penalty.
+    Differentiable twin of `limit_violation` for right-hand poses (0 inside); `limits` defaults to
+    `JOINT_LIMITS_RAD` (15, 3, 2). Squared and summed it is a smooth joint-limit penalty. Takes
+    angles, not rotations, so a caller that also needs the angles (fitting's twist prior) computes
+    them once.
     """
     if limits is None:
-        limits = torch.as_tensor(JOINT_LIMITS_RAD, dtype=local_rotmats.dtype, device=local_rotmats.device)
-    angles = anatomical_angles_torch(local_rotmats, bases)
+        limits = torch.as_tensor(JOINT_LIMITS_RAD, dtype=angles.dtype, device=angles.device)
     return torch.relu(limits[..., 0] - angles) + torch.relu(angles - limits[..., 1])

@@ -112,7 +112,7 @@ def test_torch_twins_match_numpy_and_have_gradients(frames: tuple[str, Anatomica
     bases = torch.as_tensor(fr.bases)
     angles = anatomical_angles_torch(mats, bases)
     np.testing.assert_allclose(angles.detach().numpy(), pose_to_anatomical(pose, fr), atol=1e-9)
-    violation = limit_violation_torch(mats, bases)
+    violation = limit_violation_torch(anatomical_angles_torch(mats, bases))
     np.testing.assert_allclose(violation.detach().numpy(), limit_violation(pose, fr), atol=1e-9)
     (violation**2).sum().backward()
     assert torch.isfinite(mats.grad).all() and mats.grad.abs().sum() > 0
