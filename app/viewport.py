@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph.opengl as gl
 from pyqtgraph.opengl import shaders
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QVector4D
 from PySide6.QtWidgets import QWidget
 
 from engine.hand.skeleton import MP21_PARENTS
@@ -67,8 +68,25 @@ def camera_to_view(points: np.ndarray) -> np.ndarray:
     return np.stack([points[..., 0], points[..., 2], -points[..., 1]], axis=-1)
 
 
+def view_to_camera(points: np.ndarray) -> np.ndarray:
+    """The inverse of `camera_to_view`."""
+    return np.stack([points[..., 0], -points[..., 2], points[..., 1]], axis=-1)
+
+
+PICK_RADIUS_PX = 14.0
+PIN_COLOR = (0.3, 0.95, 1.0, 1.0)
+SELECTED_COLOR = (1.0, 0.85, 0.2, 1.0)
+
+
 class HandViewport(gl.GLViewWidget):
-    """Shows one posed hand; `set_frame` swaps in new vertices and keypoints."""
+    """Shows one posed hand; `set_frame` swaps in new vertices and keypoints.
+
+    Left-drag orbits, middle-drag (or ctrl+left) pans, the wheel zooms. Left-dragging a joint moves
+    it in the view plane; on release `jointDragged(joint, xyz)` gives the new camera-space position
+    (a 3D pin)."""
+
+    jointDragged = Signal(int, object)
+    jointPicked = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -87,8 +105,26 @@ class HandViewport(gl.GLViewWidget):
         self.skeleton.setVisible(False)
         self.addItem(self.mesh)
         self.addItem(self.skeleton)
+        self.pins = gl.GLScatterPlotItem(pos=np.zeros((1, 3)), color=PIN_COLOR, size=14.0, pxMode=True)
+        self.pins.setGLOptions("additive")
+        self.selected = gl.GLScatterPlotItem(
+            pos=np.zeros((1, 3)), color=SELECTED_COLOR, size=16.0, pxMode=True
+        )
+        self.selected.setGLOptions("additive")
+        self.onion = [
+            gl.GLLinePlotItem(mode="lines", color=(0.6, 0.6, 0.7, 0.35), width=1.0, antialias=True)
+            for _ in range(2)
+        ]
+        self.frustum = gl.GLLinePlotItem(mode="lines", color=(0.8, 0.8, 0.8, 0.5), width=1.0, antialias=True)
+        for item in (self.pins, self.selected, *self.onion, self.frustum):
+            item.setVisible(False)
+            self.addItem(item)
         self._faces: np.ndarray | None = None
         self._framed = False
+        self.keypoints = np.zeros((0, 3))  # current frame, camera space
+        self._drag: int | None = None
+        self._drag_depth = 0.0
+        self._drag_point: np.ndarray | None = None
 
     def set_frame(self, vertices: np.ndarray, keypoints: np.ndarray, faces: np.ndarray) -> None:
         verts = camera_to_view(vertices)
@@ -97,8 +133,108 @@ class HandViewport(gl.GLViewWidget):
         self.skeleton.setData(pos=kps[_BONES])
         self.mesh.setVisible(True)
         self.skeleton.setVisible(True)
+        self.keypoints = np.asarray(keypoints, dtype=np.float64)
         if not self._framed:
             self.frame_points(verts)
+
+    def set_skeleton(self, keypoints: np.ndarray) -> None:
+        """Only the skeleton (e.g. a preview, or before the mesh of a new motion arrives)."""
+        self.keypoints = np.asarray(keypoints, dtype=np.float64)
+        self.skeleton.setData(pos=camera_to_view(self.keypoints)[_BONES])
+        self.skeleton.setVisible(True)
+
+    def set_markers(self, pinned: np.ndarray, selected: np.ndarray | None) -> None:
+        """Pinned joint positions (n,3) and the selected joint (3,) or None, camera space."""
+        self.pins.setVisible(len(pinned) > 0)
+        if len(pinned):
+            self.pins.setData(pos=camera_to_view(np.asarray(pinned, dtype=np.float64)))
+        self.selected.setVisible(selected is not None)
+        if selected is not None:
+            self.selected.setData(pos=camera_to_view(np.asarray(selected, dtype=np.float64))[None])
+
+    def set_onion(self, neighbours: list[np.ndarray]) -> None:
+        """Ghost skeletons of neighbouring frames ((21,3) each, camera space); [] hides them."""
+        for item, kp in zip(self.onion, [*neighbours, None, None], strict=False):
+            item.setVisible(kp is not None)
+            if kp is not None:
+                item.setData(pos=camera_to_view(kp)[_BONES])
+
+    def set_frustum(self, K: np.ndarray, width: int, height: int, depth: float = 0.12) -> None:
+        """The video camera (at the origin of camera space) as a wire pyramid `depth` metres deep."""
+        corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
+        rays = np.c_[corners, np.ones(4)] @ np.linalg.inv(K).T * depth
+        lines = [np.zeros(3), rays[0], np.zeros(3), rays[1], np.zeros(3), rays[2], np.zeros(3), rays[3]]
+        lines += [rays[0], rays[1], rays[1], rays[2], rays[2], rays[3], rays[3], rays[0]]
+        self.frustum.setData(pos=camera_to_view(np.array(lines)))
+        self.frustum.setVisible(True)
+
+    # ----------------------------------------------------------------- picking and dragging joints
+
+    def _mvp(self):
+        w, h = self.deviceWidth(), self.deviceHeight()
+        return self.projectionMatrix((0, 0, w, h), (0, 0, w, h)) * self.viewMatrix()
+
+    def project_to_widget(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Camera-space points (n,3) -> widget pixels (n,2) (logical) and NDC depth (n,)."""
+        m = self._mvp()
+        out, depth = [], []
+        for p in camera_to_view(np.asarray(points, dtype=np.float64).reshape(-1, 3)):
+            v = m.map(QVector4D(float(p[0]), float(p[1]), float(p[2]), 1.0))
+            ndc = np.array([v.x(), v.y(), v.z()]) / v.w()
+            out.append([(ndc[0] + 1) / 2 * self.width(), (1 - ndc[1]) / 2 * self.height()])
+            depth.append(ndc[2])
+        return np.array(out).reshape(-1, 2), np.array(depth)
+
+    def unproject_from_widget(self, xy: tuple[float, float], ndc_depth: float) -> np.ndarray:
+        """Widget pixel + NDC depth -> camera-space point: the inverse of `project_to_widget`."""
+        inv, _ = self._mvp().inverted()
+        ndc = QVector4D(2 * xy[0] / self.width() - 1, 1 - 2 * xy[1] / self.height(), ndc_depth, 1.0)
+        v = inv.map(ndc)
+        return view_to_camera(np.array([v.x(), v.y(), v.z()]) / v.w())
+
+    def joint_at(self, xy: tuple[float, float]) -> int | None:
+        if len(self.keypoints) == 0:
+            return None
+        screen, _ = self.project_to_widget(self.keypoints)
+        d = np.hypot(screen[:, 0] - xy[0], screen[:, 1] - xy[1])
+        j = int(np.argmin(d))
+        return j if d[j] <= PICK_RADIUS_PX else None
+
+    def mousePressEvent(self, ev) -> None:
+        pos = ev.position()
+        if ev.button() == Qt.MouseButton.LeftButton and not ev.modifiers():
+            joint = self.joint_at((pos.x(), pos.y()))
+            if joint is not None:
+                self._drag = joint
+                _, depth = self.project_to_widget(self.keypoints[joint])
+                self._drag_depth = float(depth[0])
+                self._drag_point = self.keypoints[joint].copy()
+                self.jointPicked.emit(joint)
+                ev.accept()
+                return
+        super().mousePressEvent(ev)
+
+    def mouseMoveEvent(self, ev) -> None:
+        if self._drag is not None:
+            pos = ev.position()
+            self._drag_point = self.unproject_from_widget((pos.x(), pos.y()), self._drag_depth)
+            kp = self.keypoints.copy()
+            kp[self._drag] = self._drag_point
+            self.skeleton.setData(pos=camera_to_view(kp)[_BONES])
+            self.selected.setData(pos=camera_to_view(self._drag_point)[None])
+            self.selected.setVisible(True)
+            ev.accept()
+            return
+        super().mouseMoveEvent(ev)
+
+    def mouseReleaseEvent(self, ev) -> None:
+        if self._drag is not None:
+            joint, self._drag = self._drag, None
+            if self._drag_point is not None and not np.allclose(self._drag_point, self.keypoints[joint]):
+                self.jointDragged.emit(joint, self._drag_point.copy())
+            ev.accept()
+            return
+        super().mouseReleaseEvent(ev)
 
     def frame_points(self, points: np.ndarray) -> None:
         """Aim the orbit camera at the points from the video camera's side."""
