@@ -745,7 +745,7 @@ class RecoveryFile:
 # --------------------------------------------------------------------------- plausibility lints
 
 
-def jitter_frames(joints: np.ndarray, fps: float, threshold: float = 60.0) -> np.ndarray:
+def jitter_frames(joints: np.ndarray, fps: float, threshold: float = 20.0) -> np.ndarray:
     """(T,) bool: frames where some joint's acceleration exceeds `threshold` m/s^2 (a pop or spike)."""
     joints = np.asarray(joints, dtype=np.float64)
     flags = np.zeros(len(joints), dtype=bool)
