@@ -36,6 +36,13 @@ def write_npz_atomic(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarr
     return path
 
 
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a text file (reports, JSON) atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a hidden temporary path beside `path` for a writer that wants a file name; on success
