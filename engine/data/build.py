@@ -50,7 +50,7 @@ class DataBuildConfig:
     synthetic_frames: int = 240
     seed: int = 0
     val_seed_offset: int = 1_000_000  # synthetic val seeds start here: disjoint from train's
-    real_path: str | None = None  # a fitted corpus (engine/data/real_corpus.py) or None
+    real_path: str | None = None  # fitted corpora (engine/data/real_corpus.py), comma-separated, or None
     cameras_per_real_sequence: int = 1
     moving_camera: bool | None = None  # None: sample_camera_track decides per sequence
     mirror_prob: float = 0.25  # right hands turned into left hands (then mirrored back in)
@@ -259,12 +259,14 @@ def build_corpus(
             from engine.data.real_corpus import iter_fitted_sequences
         except ImportError as exc:
             raise DataBuildError(f"the real corpus reader is not available ({exc})") from exc
-        if not Path(config.real_path).exists():
-            raise DataBuildError(f"{config.real_path}: no such fitted corpus")
-        real_path = config.real_path
+        # Several corpora (e.g. GRAB and ARCTIC fits) are given comma-separated.
+        real_paths = [p.strip() for p in config.real_path.split(",") if p.strip()]
+        for path in real_paths:
+            if not Path(path).exists():
+                raise DataBuildError(f"{path}: no such fitted corpus")
 
         def real_factory() -> Iterable[tuple[str, str, HandMotion]]:
-            return iter_fitted_sequences(real_path)
+            return (seq for path in real_paths for seq in iter_fitted_sequences(path))
     elif real_sequences is not None:
         real_list = list(real_sequences)
 
