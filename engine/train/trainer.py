@@ -239,13 +239,13 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
                 for k, v in losses.items():
                     writer.add_scalar(f"train/{k}", float(v.detach()), step)
                 writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
-                bar.set_postfix(loss=f"{float(loss):.4f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
             if rank == 0 and (step % config.val_every == 0 or step == config.steps):
                 metrics = _validate(objective, val_loader, device)
                 if stage == "denoiser":
                     model.vae.eval()
                 record["history"].append(
-                    {"step": step, "train": {k: float(v) for k, v in losses.items()}, "val": metrics}
+                    {"step": step, "train": {k: float(v.detach()) for k, v in losses.items()}, "val": metrics}
                 )
                 if writer is not None:
                     for k, v in metrics.items():

@@ -1,0 +1,79 @@
+"""Training end to end on a tiny real corpus: both stages, resume, and two CPU processes under torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.model.checkpoint import load_checkpoint
+from engine.model.unihand import UniHand
+from engine.train.config import TrainConfig, TrainConfigError, load_train_config
+from engine.train.trainer import TrainError, train
+from tests.conftest import REPO_ROOT
+from tests.engine.model_fixtures import TINY, build_tiny_corpus
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def _config(corpus: Path, out: Path, steps: int = 3) -> TrainConfig:
+    return TrainConfig(
+        data=str(corpus), out=str(out), steps=steps, batch_size=4, warmup=2, val_every=2, checkpoint_every=2,
+        log_every=1, threads=1, model=TINY,
+    )  # fmt: skip
+
+
+def test_both_stages_train_save_and_load(corpus: Path, tmp_path: Path) -> None:
+    config = _config(corpus, tmp_path / "run")
+    vae = train("vae", config, progress=False)
+    den = train("denoiser", config, progress=False)
+    model = UniHand.load(vae, den)
+    assert model.config.position_center != TINY.position_center  # measured on the data
+    _, _, info = load_checkpoint(den, "denoiser")
+    assert info["steps"] == 3 and info["history"][-1]["val"]["loss"] > 0
+    assert (tmp_path / "run" / "tb" / "vae").is_dir()
+    assert json.loads((tmp_path / "run" / "vae_config.json").read_text())["steps"] == 3
+
+
+def test_same_seed_same_weights_and_resume_continues(corpus: Path, tmp_path: Path) -> None:
+    a = train("vae", _config(corpus, tmp_path / "a"), progress=False)
+    b = train("vae", _config(corpus, tmp_path / "b"), progress=False)
+    wa, wb = load_checkpoint(a, "vae")[1], load_checkpoint(b, "vae")[1]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # Resuming a finished 3-step run with 5 steps runs steps 4 and 5 only.
+    c = train("vae", _config(corpus, tmp_path / "a", steps=5), resume=True, progress=False)
+    assert load_checkpoint(c, "vae")[2]["steps"] == 5
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(TrainError, match="data build"):
+        train("vae", TrainConfig(data=str(tmp_path / "none"), out=str(tmp_path / "o")), progress=False)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("stepz = 3\n")
+    with pytest.raises(TrainConfigError, match="unknown keys"):
+        load_train_config(bad)
+
+
+def test_two_processes_under_torchrun_with_gloo(corpus: Path, tmp_path: Path) -> None:
+    config = tmp_path / "ddp.json"
+    values = _config(corpus, tmp_path / "ddp", steps=2).to_dict()
+    config.write_text(json.dumps(values))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        str(REPO_ROOT / "main.py"), "train", "vae", "--config", str(config),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, _, info = load_checkpoint(tmp_path / "ddp" / "vae.safetensors", "vae")
+    assert info["world_size"] == 2 and info["steps"] == 2
