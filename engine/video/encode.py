@@ -27,13 +27,15 @@ def write_video(
     rotation: int = 0,
     timescale: int = 90000,
     options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> Path:
     """Encode RGB uint8 frames (H, W, 3) into `path`; the container follows the file's suffix.
 
     `times` (seconds, increasing) gives each frame's timestamp; without it frames are 1/fps
     apart. `rotation` is stored as display metadata (counter-clockwise degrees, FFmpeg's
     convention): a player, and `VideoReader`, turn the pictures by it. Width and height must be
-    even for H.264 with 4:2:0 chroma. Written to a temporary name and renamed, so a failed
+    even for H.264 with 4:2:0 chroma. `options` go to the encoder (e.g. {"g": "12", "crf": "20"}),
+    `container_options` to the muxer (e.g. {"movflags": "faststart"}). Written to a temporary name and renamed, so a failed
     encode never leaves a half-written file at `path`.
     """
     av = _av()
@@ -42,7 +44,7 @@ def write_video(
     rate = Fraction(fps).limit_denominator(1001)
     time_iter = iter(times) if times is not None else None
     try:
-        with av.open(str(tmp), mode="w") as container:
+        with av.open(str(tmp), mode="w", options=dict(container_options or {})) as container:
             stream = None
             last_pts = -1
             for i, image in enumerate(frames):
