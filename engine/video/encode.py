@@ -28,6 +28,7 @@ def write_video(
     timescale: int = 90000,
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
     """Encode RGB uint8 frames (H, W, 3) into `path`; the container follows the file's suffix.
 
@@ -35,8 +36,9 @@ def write_video(
     apart. `rotation` is stored as display metadata (counter-clockwise degrees, FFmpeg's
     convention): a player, and `VideoReader`, turn the pictures by it. Width and height must be
     even for H.264 with 4:2:0 chroma. `options` go to the encoder (e.g. {"g": "12", "crf": "20"}),
-    `container_options` to the muxer (e.g. {"movflags": "faststart"}). Written to a temporary name and renamed, so a failed
-    encode never leaves a half-written file at `path`.
+    `container_options` to the muxer (e.g. {"movflags": "faststart"}); `metadata` becomes
+    container tags (Matroska keeps any; MP4 only known ones). Written to a temporary name and
+    renamed, so a failed encode never leaves a half-written file at `path`.
     """
     av = _av()
     path = Path(path)
@@ -45,6 +47,7 @@ def write_video(
     time_iter = iter(times) if times is not None else None
     try:
         with av.open(str(tmp), mode="w", options=dict(container_options or {})) as container:
+            container.metadata.update(metadata or {})
             stream = None
             last_pts = -1
             for i, image in enumerate(frames):
