@@ -13,10 +13,6 @@ EXIT_NOT_AVAILABLE = 3
 # Subcommands whose engine part has not landed yet, and the issue that will bring it.
 _PLANNED = {
     "estimate": "video -> hand motion (issue: from video to hand motion)",
-    "infill": "conditioned diffusion infilling (issue: editing engine)",
-    "export": "FBX / glTF / BVH / NPZ export (issue: export)",
-    "train": "model training (issue: the UniHand model)",
-    "eval": "model evaluation (issue: the UniHand model)",
 }
 
 
@@ -39,10 +35,11 @@ def _build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--samples", type=int, default=1)
     inf.add_argument("--seed", type=int, default=0)
     inf.add_argument("--steps", type=int, default=10)
+    inf.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when present")
 
     exp = sub.add_parser("export", help="export a motion file to FBX, glTF/GLB, BVH or NPZ")
-    exp.add_argument("motion")
-    exp.add_argument("-o", "--output", required=True)
+    exp.add_argument("motion", nargs="+", help="MOTION.npz, or a right and a left one for both hands")
+    exp.add_argument("-o", "--output", required=True, help="OUT.fbx, .glb, .bvh or .npz")
 
     fit = sub.add_parser("fit", help="fit MANO motion to the keypoints in conditions files")
     fit.add_argument("inputs", nargs="+")
@@ -54,14 +51,22 @@ def _build_parser() -> argparse.ArgumentParser:
     data.add_argument("--config", help="TOML or JSON build config (engine/data/build.py DataBuildConfig)")
     data.add_argument("--out", help="output directory (default outputs/corpus)")
     data.add_argument("--synthetic", type=int, metavar="N", help="number of synthetic sequences")
-    data.add_argument("--real", metavar="PATH", help="a fitted real corpus to cut windows from")
+    data.add_argument("--real", metavar="PATH[,PATH]", help="fitted real corpora to cut windows from")
 
     train = sub.add_parser("train", help="train the VAE or the denoiser")
     train.add_argument("stage", choices=("vae", "denoiser"))
-    train.add_argument("--config")
+    train.add_argument("--config", help="TOML or JSON training config (engine/train/config.py TrainConfig)")
+    train.add_argument("--resume", action="store_true", help="continue from <out>/<stage>_state.pt")
+    train.add_argument("--steps", type=int, help="override the config's number of steps")
 
     ev = sub.add_parser("eval", help="evaluate a trained model")
-    ev.add_argument("args", nargs=argparse.REMAINDER)
+    ev.add_argument("task", nargs="?", choices=("gap", "lift", "all"), default="all")
+    ev.add_argument("--data", default="outputs/corpus", help="shard directory (its val split is used)")
+    ev.add_argument("--source", choices=("real", "synthetic", "all"), default="real")
+    ev.add_argument("--windows", type=int, default=60, help="seeded subset of val windows (0: all)")
+    ev.add_argument("--steps", type=int, default=10)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", metavar="OUT", help="also write the report here")
 
     bench = sub.add_parser("bench", help="run the engine benchmarks")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
@@ -115,7 +120,57 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_export(args: argparse.Namespace) -> int:
+    from engine.export import export_motions
+
+    result = export_motions(args.motion, args.output)
+    print(
+        f"wrote {result.path} ({result.format.upper()}, {' + '.join(result.hands)} hand, "
+        f"{result.frames} frames at {result.fps:g} fps)"
+    )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def _run_infill(args: argparse.Namespace) -> int:
+    from engine.editing.cli import infill_paths
+
+    if args.samples < 1 or args.steps < 1:
+        print("error: --samples and --steps must be at least 1", file=sys.stderr)
+        return 2
+    reports = infill_paths(args.inputs, args.output, args.samples, args.seed, args.steps, args.device)
+    return EXIT_USER_ERROR if any(r.error for r in reports) else 0
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from engine.eval.infill_eval import run_eval
+
+    tasks = ("gap", "lift") if args.task == "all" else (args.task,)
+    report = run_eval(args.data, tasks, args.source, args.windows or None, args.steps, args.seed, args.json)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from engine.train.config import TrainConfig, load_train_config
+    from engine.train.trainer import train
+
+    config = load_train_config(args.config) if args.config else TrainConfig()
+    if args.steps is not None:
+        config = config.replace(steps=args.steps)
+    path = train(args.stage, config, resume=args.resume)
+    print(f"wrote {path}")
+    return 0
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": _run_train,
+    "infill": _run_infill,
+    "eval": _run_eval,
+    "export": _run_export,
     "data": _run_data,
     "fit": _run_fit,
     "gui": _run_gui,

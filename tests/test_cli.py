@@ -18,10 +18,6 @@ REPO = Path(__file__).resolve().parent.parent
     "argv",
     [
         ["estimate", "clip.mp4", "-o", "m.npz"],
-        ["infill", "c.npz", "-o", "m.npz", "--samples", "3"],
-        ["export", "m.npz", "-o", "m.fbx"],
-        ["train", "vae"],
-        ["eval"],
     ],
     ids=lambda a: a[0],
 )
