@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -32,14 +31,16 @@ from PySide6.QtWidgets import (
 
 from app.commands import SessionCommand
 from app.demo_loader import DEMO_VIDEO, DemoClip, DemoLoader, fresh_demo_session
-from app.panel import ControlPanel
+from app.engine_process import DEFAULT_FACTORY
+from app.panel import ControlPanel, StepProgress
 from app.timeline import Timeline
 from app.video_view import VideoView
 from app.viewport import HandViewport, share_gl_contexts
-from app.worker import EngineWorker, InfillerFactory, JobResult
+from app.worker import EngineWorker, JobResult
 
 GENERATIVE = ("drag_keypoint", "clear_drag", "pin_joint", "unpin_joint", "regenerate")
 ONION_OFFSET = 4
+PROGRESS_AFTER_S = 0.25  # show a job's progress once it has run this long
 
 
 class MainWindow(QMainWindow):
@@ -48,7 +49,7 @@ class MainWindow(QMainWindow):
         path: str | None = None,
         hand_model: str = "default",
         recovery_dir: str | Path | None = None,
-        infiller_factory: InfillerFactory | None = None,
+        engine_factory: str = DEFAULT_FACTORY,
         autosave_ms: int = 10_000,
     ) -> None:
         super().__init__()
@@ -73,15 +74,19 @@ class MainWindow(QMainWindow):
         self.recovered = False
         self.engine_name = ""
         self.latencies_ms: list[float] = []
+        self.last_changed: tuple[int, int] | None = None  # frames the newest result recomputed
         self._job_started: dict[int, float] = {}
+        self._job_session: dict[int, object] = {}  # job id -> the session it was made for
+        self._latency_start: float | None = None
         self._latest_job = 0
         self._quiet = False
         self.recovery = RecoveryFile(recovery_dir)
 
         self._build_widgets()
         self._build_actions()
+        self.viewport.on_painted = self._mesh_painted
 
-        self.worker = EngineWorker(infiller_factory, self)
+        self.worker = EngineWorker(engine_factory, self)
         self.worker.engineReady.connect(self._on_engine_ready)
         self.worker.progressed.connect(self._on_progress)
         self.worker.previewed.connect(self._on_preview)
@@ -141,12 +146,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(main)
 
         self.engine_label = QLabel("Engine: starting…")
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("%v/%m")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        self.progress = StepProgress()
         self.latency_label = QLabel("last edit: –")
         for w in (self.engine_label, self.progress, self.latency_label):
             self.statusBar().addPermanentWidget(w)
@@ -189,6 +189,7 @@ class MainWindow(QMainWindow):
             return a
 
         file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(action("New demo session", None, self.new_demo_session))
         file_menu.addAction(action("Open session…", QKeySequence.StandardKey.Open, self.open_dialog))
         file_menu.addAction(action("Save session", QKeySequence.StandardKey.Save, self.save))
         file_menu.addAction(action("Save session as…", QKeySequence("Ctrl+Shift+S"), self.save_as_dialog))
@@ -240,6 +241,21 @@ class MainWindow(QMainWindow):
                 "to pin "
                 "it, shift+drag the timeline and Regenerate; space plays"
             )
+
+    def new_demo_session(self) -> None:
+        """Start over on the built-in demo (its rendered frames are kept)."""
+        if self.clip is None:
+            self._start_demo()
+            return
+        self.selected_joint = None
+        self.timeline.selection.setVisible(False)
+        self.session_path = None
+        self.install_session(
+            fresh_demo_session(self.clip),
+            frames=self.clip.frames,
+            vertices={"right": self.clip.vertices.copy()},
+            faces={"right": self.clip.faces},
+        )
 
     def on_load_failed(self, message: str) -> None:
         self.load_error = message
@@ -308,7 +324,7 @@ class MainWindow(QMainWindow):
         for hand, track in session.tracks.items():
             if hand not in self.vertices:
                 self.vertices[hand] = np.zeros((track.num_frames, 0, 3), np.float32)
-                self.worker.submit_mesh(hand, track.motion(), (0, track.num_frames))
+                self._mesh(hand, track.motion(), (0, track.num_frames))
             self.lints[hand] = (np.zeros(track.num_frames, bool), np.zeros(track.num_frames, bool))
         self._rebuild_undo_stack()
         self.panel.set_hands(sorted(session.tracks), self.hand)
@@ -380,11 +396,13 @@ class MainWindow(QMainWindow):
 
     def _submit(self, ticket, t0: float | None = None) -> int:
         job = self.worker.submit_infill(ticket)
+        self._job_session[job] = self.session
         self._job_started[job] = t0 if t0 is not None else time.perf_counter()
         self._latest_job = job
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
         return job
+
+    def _mesh(self, hand: str, motion, frames: tuple[int, int]) -> None:
+        self._job_session[self.worker.submit_mesh(hand, motion, frames)] = self.session
 
     def drag_keypoint(self, joint: int, u: float, v: float) -> None:
         self.selected_joint = joint
@@ -441,7 +459,7 @@ class MainWindow(QMainWindow):
         self.worker.cancel_infill()
         start, stop = Session.entry_frames(entry)
         for hand in {c.hand for c in entry.changes}:
-            self.worker.submit_mesh(hand, self.session.track(hand).motion(), (start, stop))
+            self._mesh(hand, self.session.track(hand).motion(), (start, stop))
         if self._top_is_generative():
             stale = self.session.stale_range(self.hand)
             if stale is not None:  # its result never arrived (superseded): compute it now
@@ -460,7 +478,13 @@ class MainWindow(QMainWindow):
         self.engine_label.setText(f"Engine: {name}")
 
     def _on_progress(self, job: int, step: int, total: int) -> None:
-        if job == self._latest_job:
+        # Quick edits finish before the bar would be read: drawing it would only cost a repaint.
+        started = self._job_started.get(job)
+        if (
+            job == self._latest_job
+            and started is not None
+            and time.perf_counter() - started > PROGRESS_AFTER_S
+        ):
             self.progress.setRange(0, total)
             self.progress.setValue(step)
 
@@ -469,8 +493,8 @@ class MainWindow(QMainWindow):
             self.viewport.set_skeleton(motion.joints[self.frame])
 
     def _on_job_finished(self, res: JobResult) -> None:
-        if self.session is None or res.hand not in self.session.tracks:
-            return
+        if self._job_session.pop(res.id, None) is not self.session or self.session is None:
+            return  # made for a session that has been replaced since
         if res.kind == "infill" and not self.session.apply_result(res.ticket, res.result):
             return  # outdated: the session changed since; a newer request is on its way
         cache = self.vertices[res.hand]
@@ -478,26 +502,40 @@ class MainWindow(QMainWindow):
             cache = np.zeros((self.session.track(res.hand).num_frames, res.vertices.shape[1], 3), np.float32)
             self.vertices[res.hand] = cache
         cache[res.start : res.stop] = res.vertices
+        if res.kind == "infill":
+            self.last_changed = (res.start, res.stop)
+            self.progress.setRange(0, self.progress.maximum())
+            self.progress.setValue(self.progress.maximum())
         self.faces[res.hand] = res.faces
         self.lints[res.hand] = (res.jitter, res.limits)
         self._refresh_timeline()
         self.show_frame(self.frame)
         started = self._job_started.pop(res.id, None)
         if res.kind == "infill" and started is not None:
-            ms = (time.perf_counter() - started) * 1000
-            self.latencies_ms.append(ms)
-            self.latency_label.setText(f"last edit: {ms:.0f} ms")
+            # The edit's latency ends when the viewport has drawn the new mesh (see _mesh_painted).
+            self._latency_start = started
+            self.viewport.update()
             self.statusBar().showMessage(
                 f"{res.ticket.label}: frames {res.start}-{res.stop - 1} updated", 5000
             )
 
+    def _mesh_painted(self) -> None:
+        if self._latency_start is None:
+            return
+        ms = (time.perf_counter() - self._latency_start) * 1000
+        self._latency_start = None
+        self.latencies_ms.append(ms)
+        self.latency_label.setText(f"last edit: {ms:.0f} ms")
+
     def _on_job_failed(self, job: int, message: str) -> None:
         self._job_started.pop(job, None)
+        self._job_session.pop(job, None)
         self.progress.setValue(0)
         self.notify_error(f"The engine failed: {message}")
 
     def _on_job_cancelled(self, job: int) -> None:
         self._job_started.pop(job, None)
+        self._job_session.pop(job, None)
 
     # ----------------------------------------------------------------- drawing
 

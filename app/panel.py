@@ -3,7 +3,8 @@ and the range / joint edit buttons."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,6 +20,43 @@ from PySide6.QtWidgets import (
 )
 
 from engine.editing.request import MODALITIES
+
+
+class StepProgress(QWidget):
+    """A progress bar that repaints lazily: QProgressBar.setValue repaints synchronously, which in
+    a window holding an OpenGL widget recomposes the whole window on every denoising step."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedSize(150, 18)
+        self._value, self._maximum = 0, 1
+
+    def setRange(self, minimum: int, maximum: int) -> None:
+        self._maximum = max(1, maximum)
+        self.update()
+
+    def setValue(self, value: int) -> None:
+        self._value = value
+        self.update()
+
+    def value(self) -> int:
+        return self._value
+
+    def maximum(self) -> int:
+        return self._maximum
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        r = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
+        p.setPen(QColor(120, 120, 120))
+        p.setBrush(QColor(235, 235, 235))
+        p.drawRect(r)
+        done = r.adjusted(1, 1, -1, -1)
+        done.setWidth(done.width() * min(1.0, self._value / self._maximum))
+        p.fillRect(done, QColor(60, 140, 220))
+        p.setPen(QColor(20, 20, 20))
+        p.drawText(r, Qt.AlignmentFlag.AlignCenter, f"step {self._value}/{self._maximum}")
+
 
 GUIDANCE_LABELS = {
     "kp2d": "Guidance 2D keypoints",

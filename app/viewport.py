@@ -74,6 +74,23 @@ def view_to_camera(points: np.ndarray) -> np.ndarray:
 
 
 PICK_RADIUS_PX = 14.0
+
+
+def mesh_data(vertices: np.ndarray, faces: np.ndarray) -> gl.MeshData:
+    """pyqtgraph mesh data with the vertex normals computed here, vectorised: MeshData's own loop
+    over vertices costs tens of milliseconds per frame on the GUI thread."""
+    v = np.asarray(vertices, dtype=np.float32)
+    f = np.asarray(faces)
+    face_normals = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    normals = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(normals, f[:, k], face_normals)
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    md = gl.MeshData(vertexes=v, faces=f)
+    md._vertexNormals = normals
+    return md
+
+
 PIN_COLOR = (0.3, 0.95, 1.0, 1.0)
 SELECTED_COLOR = (1.0, 0.85, 0.2, 1.0)
 
@@ -115,7 +132,7 @@ class HandViewport(gl.GLViewWidget):
             gl.GLLinePlotItem(mode="lines", color=(0.6, 0.6, 0.7, 0.35), width=1.0, antialias=True)
             for _ in range(2)
         ]
-        self.frustum = gl.GLLinePlotItem(mode="lines", color=(0.8, 0.8, 0.8, 0.5), width=1.0, antialias=True)
+        self.frustum = gl.GLLinePlotItem(mode="lines", color=(0.8, 0.8, 0.8, 0.5), width=1.0, antialias=False)
         for item in (self.pins, self.selected, *self.onion, self.frustum):
             item.setVisible(False)
             self.addItem(item)
@@ -125,11 +142,17 @@ class HandViewport(gl.GLViewWidget):
         self._drag: int | None = None
         self._drag_depth = 0.0
         self._drag_point: np.ndarray | None = None
+        self.on_painted = None  # called after each paint (the window times edits up to the drawn mesh)
+
+    def paintGL(self, *args, **kwargs) -> None:
+        super().paintGL(*args, **kwargs)
+        if self.on_painted is not None:
+            self.on_painted()
 
     def set_frame(self, vertices: np.ndarray, keypoints: np.ndarray, faces: np.ndarray) -> None:
         verts = camera_to_view(vertices)
         kps = camera_to_view(keypoints)
-        self.mesh.setMeshData(vertexes=verts, faces=faces, smooth=True)
+        self.mesh.setMeshData(meshdata=mesh_data(verts, faces), smooth=True)
         self.skeleton.setData(pos=kps[_BONES])
         self.mesh.setVisible(True)
         self.skeleton.setVisible(True)

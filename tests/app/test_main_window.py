@@ -1,5 +1,6 @@
 """The main window under a real X server (Xvfb) with Mesa OpenGL: the demo loads off the GUI
-thread and the viewport really draws the hand."""
+thread, the viewport really draws the hand, the video view shows the frame, playback and the
+animator's shortcuts work, and load errors never block."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
 from app.viewport import BACKGROUND
@@ -15,43 +17,44 @@ from app.viewport import BACKGROUND
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow(hand_model="default")
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    # Window shortcuts (space) fire only in the active window; Xvfb has no window manager to activate it.
-    w.activateWindow()
-    qtbot.waitActive(w)
-    qtbot.waitUntil(lambda: w.clip is not None, timeout=60_000)
-    return w
+def _pixels(image) -> np.ndarray:
+    image = image.convertToFormat(image.Format.Format_RGB888)
+    arr = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+    arr = arr.reshape(image.height(), image.bytesPerLine())
+    return arr[:, : image.width() * 3].reshape(image.height(), image.width(), 3).copy()
 
 
 def _viewport_pixels(window: MainWindow) -> np.ndarray:
-    image = window.viewport.grabFramebuffer().convertToFormat(
-        window.viewport.grabFramebuffer().Format.Format_RGB888
-    )
-    ptr = image.constBits()
-    arr = np.frombuffer(ptr, dtype=np.uint8, count=image.sizeInBytes()).reshape(
-        image.height(), image.bytesPerLine()
-    )
-    return arr[:, : image.width() * 3].reshape(image.height(), image.width(), 3).copy()
+    return _pixels(window.viewport.grabFramebuffer())
 
 
 def test_demo_loads_and_the_mesh_is_drawn(window: MainWindow) -> None:
     assert window.clip.num_frames == 180
     assert window.loader.isFinished()
+    assert window.engine_label.text().startswith("Engine: ")
     pixels = _viewport_pixels(window).astype(int)
     skin = (pixels[..., 0] > pixels[..., 2] + 40) & (pixels[..., 0] > 120)
     background = np.all(np.abs(pixels - np.array(BACKGROUND)) < 6, axis=-1)
-    assert skin.mean() > 0.02, "no skin-coloured pixels: the hand mesh was not drawn"
+    assert skin.mean() > 0.01, "no skin-coloured pixels: the hand mesh was not drawn"
     assert background.mean() > 0.3, "the viewport background is missing"
     bone = (pixels[..., 2] > pixels[..., 0] + 60) & (pixels[..., 2] > 150)
-    assert bone.sum() > 200, "no skeleton lines: the line shader did not draw"
+    assert bone.sum() > 100, "no skeleton lines: the line shader did not draw"
 
 
-def test_playback_advances_frames_and_space_toggles(window: MainWindow, qtbot) -> None:
+def test_the_video_view_shows_the_frame_with_keypoints_and_confidence(window: MainWindow) -> None:
+    video = _pixels(window.video_view.grab().toImage()).astype(int)
+    skin = (video[..., 0] > video[..., 2] + 40) & (video[..., 0] > 150)
+    assert skin.mean() > 0.01, "the rendered demo frame (the hand) is not in the video view"
+    handles = window.video_view.handles
+    np.testing.assert_allclose(handles.positions, window.track.arrays["kp2d_obs"][0])
+    window.show_frame(120)  # the card hides the hand: no detections, handles sit on the motion
+    projected = window.track.camera_K() @ window.track.arrays["joints"][120].T
+    np.testing.assert_allclose(handles.positions, (projected[:2] / projected[2]).T, atol=1e-6)
+    conf = window.timeline.confidence.getData()[1]
+    assert conf[120] == 0 and conf[60] > 0.3
+
+
+def test_playback_and_the_animators_shortcuts(window: MainWindow, qtbot) -> None:
     before = _viewport_pixels(window)
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert window.play_button.isChecked()
@@ -59,16 +62,34 @@ def test_playback_advances_frames_and_space_toggles(window: MainWindow, qtbot) -
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert not window.play_button.isChecked()
     assert not np.array_equal(before, _viewport_pixels(window)), "the picture did not change while playing"
+    window.show_frame(50)
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert window.frame == 51
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    assert window.frame == 49
+    assert window.timeline.playhead.value() == 49
+    assert window.timer.interval() == 33  # playback at the clip's 30 fps
 
 
-def test_slider_scrubs_to_a_frame(window: MainWindow) -> None:
-    window.slider.setValue(90)
+def test_timeline_click_moves_the_playhead_and_shift_drag_selects(window: MainWindow, qtbot) -> None:
+    tl = window.timeline
+    vb = tl.plotItem.vb
+
+    def at(frame: float) -> QPoint:
+        return tl.mapFromScene(vb.mapViewToScene(QPointF(frame, 0.3)))
+
+    qtbot.mouseClick(tl.viewport(), Qt.MouseButton.LeftButton, pos=at(90))
     assert window.frame == 90
     assert window.frame_label.text() == "frame 91/180"
+    qtbot.mousePress(tl.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, at(30))
+    qtbot.mouseMove(tl.viewport(), at(45))
+    qtbot.mouseRelease(tl.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, at(45))
+    assert window.selected_range() == (30, 46)
 
 
 def test_screenshot_of_the_window(window: MainWindow, tmp_path: Path) -> None:
-    window.slider.setValue(60)
+    window.show_frame(60)
     path = tmp_path / "window.png"
     assert window.grab().save(str(path))
     assert path.stat().st_size > 10_000
@@ -80,8 +101,10 @@ def test_a_broken_hand_model_is_reported_without_blocking(qtbot, tmp_path: Path)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitUntil(lambda: w.load_error is not None, timeout=30_000)
-    assert w.clip is None
+    assert w.session is None
     assert "no_such_hand.npz" in w.load_error
     assert "Could not load the demo" in w.statusBar().currentMessage()
     assert w.error_box is not None and w.error_box.isVisible()
+    assert w.error_box.windowModality() == Qt.WindowModality.NonModal
+    assert QMessageBox.StandardButton.Ok in QMessageBox.StandardButtons(w.error_box.standardButtons())
     assert not w.play_button.isEnabled()
