@@ -11,9 +11,7 @@ EXIT_USER_ERROR = 1
 EXIT_NOT_AVAILABLE = 3
 
 # Subcommands whose engine part has not landed yet, and the issue that will bring it.
-_PLANNED = {
-    "estimate": "video -> hand motion (issue: from video to hand motion)",
-}
+_PLANNED: dict[str, str] = {}
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -133,6 +131,17 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_estimate(args: argparse.Namespace) -> int:
+    from engine.video.estimate import estimate_video
+
+    for r in estimate_video(args.video, args.output, hand=args.hand, device=args.device):
+        print(
+            f"wrote {r.path}: {r.handedness} hand, {r.frames} frames, hand detected in "
+            f"{r.detected_frames}, {r.seconds:.1f} s"
+        )
+    return 0
+
+
 def _run_infill(args: argparse.Namespace) -> int:
     from engine.editing.cli import infill_paths
 
@@ -169,6 +178,7 @@ def _run_train(args: argparse.Namespace) -> int:
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": _run_train,
     "infill": _run_infill,
+    "estimate": _run_estimate,
     "eval": _run_eval,
     "export": _run_export,
     "data": _run_data,

@@ -14,18 +14,6 @@ import main as cli
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["estimate", "clip.mp4", "-o", "m.npz"],
-    ],
-    ids=lambda a: a[0],
-)
-def test_unbuilt_subcommands_say_so_and_fail(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(argv) == cli.EXIT_NOT_AVAILABLE
-    assert "not available yet" in capsys.readouterr().err
-
-
 def test_bad_arguments_exit_with_usage(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["estimate", "clip.mp4", "--hand", "both"])

@@ -66,6 +66,59 @@ def bench_forward_kinematics(
     return results
 
 
+def _demo_conditions(frames: int, seed: int = 0):
+    """A real-looking clip: a synthetic motion's projected 2D keypoints (all frames) as conditions."""
+    from engine.data.synthetic import generate_sequence
+    from engine.motion.camera import Camera
+    from engine.motion.types import Conditions
+
+    seq = generate_sequence(seed, num_frames=frames)
+    cam = Camera.default(1280, 720)
+    kp = seq.motion.joints - seq.motion.joints[:1, :1] + np.array([0.0, 0.0, 0.5])  # 50 cm before the camera
+    uv = np.asarray(cam.project(kp))
+    return Conditions(
+        fps=30.0, num_frames=frames, kp2d=uv, kp2d_mask=np.ones((frames, 21), bool),
+        image_size=np.array([1280, 720]), K=cam.K, kp3d=kp, kp3d_mask=np.zeros((frames, 21), bool),
+    )  # fmt: skip
+
+
+def bench_editing(repeats: int = 20, steps: int = 10, frames: int = 120, long_frames: int = 1000) -> dict:
+    """Edit latency (a 3D pin dragged at a random frame, warm model, previous motion kept) on a
+    `frames` clip, and one full infill of a `long_frames` clip."""
+    from engine.editing.infill import load_infiller
+    from engine.editing.request import InfillRequest
+
+    infiller = load_infiller("cpu")
+    cond = _demo_conditions(frames)
+    previous = infiller(InfillRequest(cond, steps=steps)).motion
+    rng = np.random.default_rng(0)
+
+    def edit() -> None:
+        f = int(rng.integers(0, frames))
+        joint = int(rng.integers(1, 21))
+        kp3d = np.array(cond.kp3d)
+        mask = np.zeros((frames, 21), bool)
+        kp3d[f, joint] = previous.joints[f, joint] + rng.normal(0, 0.01, 3)
+        mask[f, joint] = True
+        request = InfillRequest(
+            cond.replace(kp3d=kp3d, kp3d_mask=mask), previous=previous, frames=(f, f + 1), steps=steps
+        )
+        infiller(request)
+
+    ms = time_call(edit, repeats)
+    long_cond = _demo_conditions(long_frames, seed=1)
+    start = time.perf_counter()
+    infiller(InfillRequest(long_cond, steps=steps))
+    long_s = time.perf_counter() - start
+    return {
+        "edit_latency_ms_p50": float(np.median(ms)),
+        "edit_latency_ms_p90": float(np.percentile(ms, 90)),
+        "frames": frames,
+        "steps": steps,
+        f"infill_{long_frames}_frames_s": round(long_s, 3),
+    }
+
+
 def run_benchmarks(as_json: bool = False, repeats: int = 20) -> int:
     results: dict[str, object] = {
         "device": "cpu",
@@ -79,6 +132,12 @@ def run_benchmarks(as_json: bool = False, repeats: int = 20) -> int:
             name, frames, repeats=repeats * (10 if frames == 1 else 1), against_smplx=True
         )
         results.update({k.replace("fk_", f"fk_{name}_", 1): v for k, v in fk.items()})
+    from engine.editing.infill import default_checkpoints
+
+    if all(p.exists() for p in default_checkpoints()):
+        results.update(bench_editing(repeats=repeats))
+    else:
+        results["edit_latency"] = "no model checkpoint in assets/model"
     if as_json:
         print(json.dumps(results))
     else:
