@@ -144,7 +144,7 @@ class EngineWorker(QThread):
         finally:
             with contextlib.suppress(OSError):
                 parent_conn.send(("stop",))
-            self.process.join(2)
+            self.process.join(1)  # it holds no state worth a slow shutdown: the session is ours
             if self.process.is_alive():
                 self.process.terminate()
                 self.process.join(2)
