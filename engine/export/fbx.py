@@ -46,8 +46,10 @@ def _run_worker(mode: str, job: dict, folder: Path) -> None:
     except subprocess.TimeoutExpired as exc:
         raise ExportError(f"Blender did not finish within {TIMEOUT_S} s") from exc
     if out.returncode != 0:
-        tail = "\n".join((out.stderr or out.stdout).strip().splitlines()[-8:])
-        raise ExportError(f"Blender failed ({mode}, exit {out.returncode}):\n{tail}")
+        # The last line of Blender's output names the exception; the traceback is for developers.
+        lines = [line for line in (out.stderr or out.stdout).splitlines() if line.strip()]
+        reason = lines[-1].strip() if lines else "no output"
+        raise ExportError(f"Blender failed ({mode}, exit {out.returncode}): {reason}")
 
 
 def _job_arrays(rigs: Sequence[HandRig]) -> dict[str, np.ndarray]:

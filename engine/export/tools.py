@@ -64,7 +64,7 @@ def blender_python() -> Path | None:
     """A Python that imports bpy, or None when Blender as a module is not installed."""
     override = os.environ.get("UNIHAND_BLENDER_PYTHON")
     if override:
-        return Path(override)
+        return Path(override) if Path(override).is_file() else None
     venv = blender_venv_dir()
     if (venv / _COMPLETE_MARKER).is_file() and _venv_python(venv).is_file():
         return _venv_python(venv)
