@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self._job_started: dict[int, float] = {}
         self._job_session: dict[int, object] = {}  # job id -> the session it was made for
         self._latency_start: float | None = None
+        self._progress_total = 1
         self._latest_job = 0
         self._quiet = False
         self.recovery = RecoveryFile(recovery_dir)
@@ -475,11 +476,16 @@ class MainWindow(QMainWindow):
 
     def _on_engine_ready(self, name: str) -> None:
         self.engine_name = name
-        self.engine_label.setText(f"Engine: {name}")
+        short = name.split(" (", 1)[0]
+        self.engine_label.setText(f"Engine: {short}")
+        self.engine_label.setToolTip(name)
+        if short != name:
+            self.statusBar().showMessage(f"Engine: {name}", 10_000)
 
     def _on_progress(self, job: int, step: int, total: int) -> None:
         # Quick edits finish before the bar would be read: drawing it would only cost a repaint.
         started = self._job_started.get(job)
+        self._progress_total = total
         if (
             job == self._latest_job
             and started is not None
@@ -504,8 +510,8 @@ class MainWindow(QMainWindow):
         cache[res.start : res.stop] = res.vertices
         if res.kind == "infill":
             self.last_changed = (res.start, res.stop)
-            self.progress.setRange(0, self.progress.maximum())
-            self.progress.setValue(self.progress.maximum())
+            self.progress.setRange(0, self._progress_total)
+            self.progress.setValue(self._progress_total)
         self.faces[res.hand] = res.faces
         self.lints[res.hand] = (res.jitter, res.limits)
         self._refresh_timeline()

@@ -30,10 +30,12 @@ class Timeline(pg.PlotWidget):
         self.setMouseEnabled(x=True, y=False)
         self.setMenuEnabled(False)
         self.hideButtons()
-        self.getAxis("left").setTicks([[(0.25, "conf"), (0.62, "edits"), (0.8, "locked"), (0.92, "masked")]])
-        self.getAxis("left").setWidth(44)
-        self.setYRange(-0.08, 1.25, padding=0)
-        self.setLimits(yMin=-0.1, yMax=1.3)
+        self.getAxis("left").setTicks(
+            [[(0.2, "curves"), (0.55, "edits"), (0.78, "locked"), (1.02, "masked")]]
+        )
+        self.getAxis("left").setWidth(60)
+        self.setYRange(-0.08, 1.38, padding=0)
+        self.setLimits(yMin=-0.1, yMax=1.4)
         self.showGrid(x=True, y=False, alpha=0.15)
         legend = self.addLegend(
             offset=(60, 1), labelTextColor=(220, 220, 220), brush=(30, 31, 36, 200), colCount=6
@@ -83,17 +85,17 @@ class Timeline(pg.PlotWidget):
     ) -> None:
         t = len(arrays["joints"])
         x = np.arange(t)
-        conf = arrays["kp2d_conf"].mean(axis=1) * 0.45
+        conf = arrays["kp2d_conf"].mean(axis=1) * 0.4
         self.confidence.setData(x, conf)
-        spread = np.clip(arrays["uncertainty"].mean(axis=1) / UNCERTAINTY_FULL_SCALE, 0, 1) * 0.45
+        spread = np.clip(arrays["uncertainty"].mean(axis=1) / UNCERTAINTY_FULL_SCALE, 0, 1) * 0.4
         self.uncertainty.setData(x, spread)
-        self._bars(self.masked, runs(arrays["masked"]), 0.86, 0.98)
-        self._bars(self.locked, runs(arrays["locked"]), 0.74, 0.86)
-        self._bars(self.stale, runs(arrays["stale"]), 0.5, 0.54)
+        self._bars(self.masked, runs(arrays["masked"]), 0.95, 1.09)
+        self._bars(self.locked, runs(arrays["locked"]), 0.71, 0.85)
+        self._bars(self.stale, runs(arrays["stale"]), 0.44, 0.48)
         d = np.flatnonzero(arrays["drag2d_mask"].any(axis=1))
-        self.drags.setData(d, np.full(len(d), 0.58))
+        self.drags.setData(d, np.full(len(d), 0.52))
         p = np.flatnonzero(arrays["pin3d_mask"].any(axis=1))
-        self.pins.setData(p, np.full(len(p), 0.66))
+        self.pins.setData(p, np.full(len(p), 0.6))
         j = np.flatnonzero(jitter) if jitter is not None else np.zeros(0, int)
         self.jitter.setData(j, np.full(len(j), -0.04))
         lim = np.flatnonzero(limits) if limits is not None else np.zeros(0, int)

@@ -132,7 +132,9 @@ class HandViewport(gl.GLViewWidget):
             gl.GLLinePlotItem(mode="lines", color=(0.6, 0.6, 0.7, 0.35), width=1.0, antialias=True)
             for _ in range(2)
         ]
-        self.frustum = gl.GLLinePlotItem(mode="lines", color=(0.8, 0.8, 0.8, 0.5), width=1.0, antialias=False)
+        self.frustum = gl.GLLinePlotItem(
+            mode="lines", color=(0.95, 0.8, 0.3, 0.6), width=1.0, antialias=False
+        )
         for item in (self.pins, self.selected, *self.onion, self.frustum):
             item.setVisible(False)
             self.addItem(item)
@@ -182,7 +184,7 @@ class HandViewport(gl.GLViewWidget):
             if kp is not None:
                 item.setData(pos=camera_to_view(kp)[_BONES])
 
-    def set_frustum(self, K: np.ndarray, width: int, height: int, depth: float = 0.12) -> None:
+    def set_frustum(self, K: np.ndarray, width: int, height: int, depth: float = 0.08) -> None:
         """The video camera (at the origin of camera space) as a wire pyramid `depth` metres deep."""
         corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
         rays = np.c_[corners, np.ones(4)] @ np.linalg.inv(K).T * depth
@@ -260,13 +262,14 @@ class HandViewport(gl.GLViewWidget):
         super().mouseReleaseEvent(ev)
 
     def frame_points(self, points: np.ndarray) -> None:
-        """Aim the orbit camera at the points from the video camera's side."""
+        """Aim the orbit camera at the points, three-quarters from the video camera's side (the
+        video camera's frustum then sits off to one side instead of filling the view)."""
         from PySide6.QtGui import QVector3D
 
         centre = points.reshape(-1, 3).mean(axis=0)
         radius = float(np.ptp(points.reshape(-1, 3), axis=0).max())
         self.grid.translate(float(centre[0]), float(centre[1]), float(points[..., 2].min()) - 0.01)
         self.setCameraPosition(
-            pos=QVector3D(*map(float, centre)), distance=2.6 * radius, elevation=12, azimuth=-90
+            pos=QVector3D(*map(float, centre)), distance=3.2 * radius, elevation=18, azimuth=-62
         )
         self._framed = True
