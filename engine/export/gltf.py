@@ -1,10 +1,11 @@
 """glTF 2.0 binary (GLB) export through pygltflib: skinned mesh, 16-joint skin, keyframes.
 
-Layout per hand (docs/export.md): joint nodes named as in `rig.bone_names`, the wrist a root
-node whose static transform is the bind pose; a mesh node "<Side>HandMesh" at the scene root with
-the skin; one animation "UniHand" with a rotation channel per joint and a translation channel on
-the wrist, keyed at frame / fps seconds with LINEAR interpolation. Values are float32 (glTF has no
-doubles): about 1e-7 relative, far inside the 0.1 mm the round-trip tests demand.
+Layout per hand (docs/export.md): joint nodes named as in `rig.bone_names`, the wrist the child
+of an untransformed node "<Side>HandArmature", static transforms the bind pose; a mesh node
+"<Side>HandMesh" at the scene root with the skin; one animation "UniHand" with a rotation channel
+per joint and a translation channel on the wrist, keyed at frame / fps seconds with LINEAR
+interpolation. Values are float32 (glTF has no doubles): about 1e-7 relative, far inside the
+0.1 mm the round-trip tests demand.
 
 `sample_glb` reads such a file back (node animation + skinning, as any glTF viewer does) and
 `validate_glb` runs the Khronos validator; both serve the round-trip tests.
@@ -126,7 +127,10 @@ def glb_bytes(rigs: Sequence[HandRig]) -> bytes:
         for j, name in enumerate(rig.names):
             children = [base + c for c, p in enumerate(rig.parents) if p == j]
             nodes.append(gl.Node(name=name, translation=offsets[j].tolist(), children=children or None))
-        scene_nodes.append(base)
+        # An untransformed parent per hand, so importers (Blender's among them) make one armature
+        # object per hand, named after it, instead of one armature holding both skeletons.
+        nodes.append(gl.Node(name=f"{rig.names[0]}Armature", children=[base]))
+        scene_nodes.append(len(nodes) - 1)
 
         positions = rig.rest_vertices.astype(np.float32)
         attributes = gl.Attributes(

@@ -75,12 +75,17 @@ def test_glb_and_bvh_reimport_in_blender(tmp_path: Path) -> None:
     fps, frames = 30.0, 20
     motion = smooth_motion(frames=frames, fps=fps, side="left", seed=3)
     ref = reference_pose(motion)
-    glb, bvh = tmp_path / "hand.glb", tmp_path / "hand.bvh"
-    export_motion(motion, glb)
+    glb, bvh = tmp_path / "hands.glb", tmp_path / "hand.bvh"
+    export_motions([motion, smooth_motion(frames=frames, fps=fps, side="right")], glb)
     export_motion(motion, bvh)
 
     view = inspect_in_blender(glb, fps=fps)
     assert view.keyed_frames == (0.0, frames - 1.0, frames)
+    # One armature object per hand, named as documented (not one armature holding both).
+    assert [(a["name"], len(a["bones"])) for a in view.armatures] == [
+        ("RightHandArmature", 16),
+        ("LeftHandArmature", 16),
+    ]
     a, order = _armature(view, "left")
     assert np.abs(view.heads[a][:, order] - ref.joints).max() < TOL_M
     vertices = view.vertices[_mesh(view, "left")]
