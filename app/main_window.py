@@ -479,7 +479,7 @@ class MainWindow(QMainWindow):
         short = name.split(" (", 1)[0]
         self.engine_label.setText(f"Engine: {short}")
         self.engine_label.setToolTip(name)
-        if short != name:
+        if short != name and not self.statusBar().currentMessage():  # never hide a message shown already
             self.statusBar().showMessage(f"Engine: {name}", 10_000)
 
     def _on_progress(self, job: int, step: int, total: int) -> None:
