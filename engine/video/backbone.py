@@ -159,14 +159,19 @@ def load_efficientnet_lite0(weights_path: str | Path | None = None) -> Efficient
     return model
 
 
-def normalise(frames: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """(T, H, W, 3) uint8 RGB -> (T, 3, H, W) float32 in [-1, 1], the network's input."""
+def _frames_tensor(frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) RGB frames -> a (T, 3, H, W) view (no copy: channels-last memory)."""
     if isinstance(frames, np.ndarray):
         frames = torch.from_numpy(frames if frames.flags.writeable else frames.copy())
     x = torch.as_tensor(frames)
     if x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"frames must be (T, H, W, 3) RGB, got shape {tuple(x.shape)}")
-    return (x.permute(0, 3, 1, 2).float() - 127.0) / 128.0
+    return x.permute(0, 3, 1, 2)
+
+
+def normalise(frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 RGB -> (T, 3, H, W) float32 in [-1, 1], the network's input."""
+    return (_frames_tensor(frames).float() - 127.0) / 128.0
 
 
 class VisionBackbone(nn.Module):
@@ -211,14 +216,18 @@ class VisionBackbone(nn.Module):
 
     @torch.no_grad()
     def forward(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
-        x = normalise(frames)
+        x = _frames_tensor(frames)
         device = next(self.net.parameters()).device
-        h, w = x.shape[-2:]
-        size = self.input_size(int(w), int(h))
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        size = self.input_size(w, h)
         out = []
         for batch in x.split(self.batch_size):
-            batch = batch.to(device)
-            if size != (int(w), int(h)):
+            # Resize before converting to float: on the CPU, uint8 resizing of a 1280x720 frame
+            # costs under 1 ms, converting it to float first ~25 ms.
+            on_cpu = device.type == "cpu" and batch.dtype == torch.uint8
+            batch = batch.to(device) if on_cpu else batch.to(device).float()
+            if size != (w, h):
                 batch = F.interpolate(batch, size=(size[1], size[0]), mode="bilinear", antialias=True)
+            batch = (batch.float() - 127.0) / 128.0
             out.append(self.net.features(batch, self.layer).permute(0, 2, 3, 1))
         return torch.cat(out)
