@@ -171,6 +171,24 @@ def _signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
     return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
 
 
+def test_pose_correctives_are_dropped_with_a_note_and_joints_stay_exact(tmp_path: Path) -> None:
+    """A model with pose-corrective blend shapes (as real MANO): plain skinning cannot carry them."""
+    from engine.hand.model_file import save_hand_model
+    from tests.engine.hand_fixtures import hand_with_pose_correctives
+
+    model_path = save_hand_model(tmp_path / "corrective_hand.npz", hand_with_pose_correctives())
+    motion = smooth_motion(frames=12, hand_model=str(model_path))
+    out = tmp_path / "hand.glb"
+    result = export_motion(motion, out)
+    assert any("pose-corrective" in note for note in result.notes)
+    (skin,) = sample_glb(out)
+    ref = reference_pose(motion)
+    assert np.abs(skin.joints - ref.joints).max() < TOL_M
+    assert np.abs(skin.vertices - ref.vertices_without_correctives).max() < TOL_M
+    # The correctives do move the engine's skin, so the file really lacks something.
+    assert np.abs(ref.vertices - ref.vertices_without_correctives).max() > 1e-4
+
+
 # --------------------------------------------------------------------------- BVH and NPZ
 
 
@@ -264,6 +282,7 @@ for out in sys.argv[3:]:
 """
 
 
+@pytest.mark.slow  # a child process that imports torch
 def test_a_full_disk_leaves_the_old_files_untouched(tmp_path: Path) -> None:
     """A file-size limit makes every write past 4 KiB fail, as a full disk does."""
     motion = tmp_path / "m.npz"
