@@ -1,6 +1,7 @@
-"""Video front end: decoding (PyAV), 2D hand keypoints (MediaPipe), hand tracking -> conditions.
+"""Video front end: decoding (PyAV), 2D hand keypoints (MediaPipe), hand tracking -> conditions,
+and the frozen vision backbone (dense tokens of full frames).
 
-Names resolve lazily so that importing `engine.video` loads neither PyAV nor mediapipe.
+Names resolve lazily so that importing `engine.video` loads none of PyAV, mediapipe or torch.
 See docs/video.md.
 """
 
@@ -27,6 +28,8 @@ _EXPORTS = {
     "VideoTrack": "engine.video.conditions",
     "detect_conditions": "engine.video.conditions",
     "intrinsics": "engine.video.conditions",
+    "VisionBackbone": "engine.video.backbone",
+    "BackboneError": "engine.video.backbone",
 }
 
 __all__ = sorted(_EXPORTS)
