@@ -105,6 +105,8 @@ def test_out_of_range_requests_raise_index_error(clips: dict[str, Path]) -> None
             reader.read(60)
         with pytest.raises(IndexError):
             next(reader.frames(10, 5))
+    with pytest.raises(VideoError, match="the reader is closed"):
+        reader.read(0)
 
 
 def test_streaming_memory_does_not_grow_with_length(tmp_path: Path) -> None:
