@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import UniHandError
+from engine.video.decode import VideoReader
 
 WEIGHTS_ENV = "UNIHAND_EFFICIENTNET_LITE0"
 _WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
@@ -231,3 +233,34 @@ class VisionBackbone(nn.Module):
             batch = (batch.float() - 127.0) / 128.0
             out.append(self.net.features(batch, self.layer).permute(0, 2, 3, 1))
         return torch.cat(out)
+
+
+def iter_video_tokens(
+    video: str | Path | VideoReader,
+    backbone: VisionBackbone,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    chunk: int = 16,
+) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """Stream (frame indices, tokens (n, H', W', C)) over a video, `chunk` frames at a time.
+
+    Tokens are large (head layer at 448 px: 8 x 14 x 1280 floats, 573 KB a frame, 10 GB for ten
+    minutes), so consume them chunk by chunk (e.g. pool them with the hand perceptron) rather
+    than keeping them all.
+    """
+    reader = video if isinstance(video, VideoReader) else VideoReader(video)
+    try:
+        indices: list[int] = []
+        images: list[np.ndarray] = []
+        for frame in reader.frames(start, stop):
+            indices.append(frame.index)
+            images.append(frame.image)
+            if len(images) == chunk:
+                yield np.array(indices), backbone(np.stack(images))
+                indices, images = [], []
+        if images:
+            yield np.array(indices), backbone(np.stack(images))
+    finally:
+        if reader is not video:
+            reader.close()

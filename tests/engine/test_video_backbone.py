@@ -12,9 +12,12 @@ from engine.video.backbone import (
     BackboneError,
     VisionBackbone,
     default_weights_path,
+    iter_video_tokens,
     load_efficientnet_lite0,
     normalise,
 )
+from engine.video.decode import VideoReader
+from engine.video.encode import write_video
 
 MILITARY_UNIFORM = 652  # ImageNet class of the classic Grace Hopper test photograph
 
@@ -95,3 +98,17 @@ def test_bad_weights_are_clear_errors(tmp_path: Path, monkeypatch: pytest.Monkey
         load_efficientnet_lite0(tmp_path / "other.pth")
     with pytest.raises(ValueError, match="frames must be"):
         normalise(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_video_tokens_stream_in_chunks(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    path = write_video(
+        tmp_path / "noise.mp4", rng.integers(0, 256, size=(7, 64, 96, 3), dtype=np.uint8), fps=10
+    )
+    backbone = VisionBackbone(layer="stage7", max_side=None)
+    chunks = list(iter_video_tokens(path, backbone, start=1, chunk=4))
+    assert [idx.tolist() for idx, _ in chunks] == [[1, 2, 3, 4], [5, 6]]
+    assert [tuple(t.shape) for _, t in chunks] == [(4, 2, 3, 320), (2, 2, 3, 320)]
+    with VideoReader(path) as reader:
+        direct = backbone(np.stack([reader.read(i).image for i in (5, 6)]))
+    torch.testing.assert_close(chunks[1][1], direct)
