@@ -142,6 +142,10 @@ def export_fbx(job: dict) -> None:
     arrays = dict(np.load(job["arrays"], allow_pickle=False))
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
+    # Metres in the scene; the FBX then says centimetres (FBX's own unit, UnitScaleFactor 1) with
+    # values scaled to match, which Maya, Unity and Blender all read at the right size.
+    scene.unit_settings.system = "METRIC"
+    scene.unit_settings.scale_length = 1.0
     _set_scene_fps(scene, job["fps"])
     scene.frame_start = 0
     scene.frame_end = max(job["frames"]) - 1
@@ -154,7 +158,7 @@ def export_fbx(job: dict) -> None:
         use_selection=False,
         object_types={"ARMATURE", "MESH"},
         apply_unit_scale=True,
-        apply_scale_options="FBX_SCALE_NONE",
+        apply_scale_options="FBX_SCALE_UNITS",
         axis_forward="-Z",
         axis_up="Y",
         use_mesh_modifiers=False,  # the armature deforms at run time; never bake it into the mesh
@@ -199,6 +203,8 @@ def inspect(job: dict) -> None:
         raise SystemExit(f"cannot inspect {path}")
     from_blender = TO_BLENDER.T
     report: dict = {"fps": scene.render.fps / scene.render.fps_base, "armatures": [], "meshes": []}
+    if kind == "fbx":
+        report["fbx_settings"] = _fbx_global_settings(bpy, path)
     out: dict[str, np.ndarray] = {}
     armatures = [o for o in scene.objects if o.type == "ARMATURE"]
     meshes = [o for o in scene.objects if o.type == "MESH"]
@@ -254,6 +260,24 @@ def inspect(job: dict) -> None:
     np.savez(job["output"], **out)
     with open(job["report"], "w") as fh:
         json.dump(report, fh)
+
+
+def _fbx_global_settings(bpy, path: str) -> dict:
+    """Axis and unit settings as other applications (Maya, Unity) read them from the file."""
+    sys.path.insert(0, bpy.utils.system_resource("SCRIPTS") + "/addons_core")
+    from io_scene_fbx import parse_fbx
+
+    root, _ = parse_fbx.parse(path)
+    wanted = {"UnitScaleFactor", "UpAxis", "UpAxisSign", "FrontAxis", "FrontAxisSign", "CoordAxis"}
+    settings = {}
+    for elem in root.elems:
+        if elem.id == b"GlobalSettings":
+            for props in (e for e in elem.elems if e.id == b"Properties70"):
+                for p in props.elems:
+                    name = p.props[0].decode()
+                    if name in wanted:
+                        settings[name] = p.props[-1]
+    return settings
 
 
 def _render(bpy, scene, path: str, frame: int) -> None:

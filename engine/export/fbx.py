@@ -101,6 +101,7 @@ class BlenderView:
     meshes: list[dict]  # name, vertices per mesh object
     heads: list[np.ndarray]  # per armature (F,B,3) bone heads, bones in armature order
     vertices: list[np.ndarray]  # per mesh (F,V,3) deformed vertices
+    fbx_settings: dict  # FBX GlobalSettings (UnitScaleFactor, UpAxis...) for FBX files, else {}
 
 
 def inspect_in_blender(
@@ -131,4 +132,5 @@ def inspect_in_blender(
         meshes=report["meshes"],
         heads=heads,
         vertices=vertices,
+        fbx_settings=report.get("fbx_settings", {}),
     )

@@ -56,6 +56,10 @@ def test_fbx_with_both_hands_reimports_in_blender_as_exported(tmp_path: Path) ->
     assert view.keyed_frames == (0.0, frames - 1.0, frames)
     assert view.fps == pytest.approx(fps)
     assert view.sampled_frames == list(range(frames))
+    # What Maya or Unity read: y up, z front, and 1 unit = 100 cm, the values being metres.
+    settings = view.fbx_settings
+    assert (settings["UpAxis"], settings["UpAxisSign"], settings["FrontAxis"]) == (1, 1, 2)
+    assert settings["UnitScaleFactor"] == 100.0
     results = {}
     for motion in (right, left):
         ref = reference_pose(motion)
