@@ -30,6 +30,7 @@ from engine.errors import UniHandError
 BPY_VERSION = "5.0.1"
 # bpy 5.0.1 is the last release for Python 3.11 (DESIGN.md section 5).
 BPY_REQUIREMENT = f"bpy=={BPY_VERSION}"
+BPY_PYTHON = (3, 11)  # the only Python bpy 5.0.1 has wheels for; the venv is made from it
 GLTF_VALIDATOR_REQUIREMENT = "gltf-validator@2.0.0-dev.3.10"
 _COMPLETE_MARKER = "unihand-complete.json"
 
@@ -53,7 +54,7 @@ def tools_dir() -> Path:
 
 
 def blender_venv_dir() -> Path:
-    return tools_dir() / f"bpy-{BPY_VERSION}-py{sys.version_info.major}{sys.version_info.minor}"
+    return tools_dir() / f"bpy-{BPY_VERSION}"
 
 
 def _venv_python(venv: Path) -> Path:
@@ -87,13 +88,18 @@ def install_blender(force: bool = False, quiet: bool = False) -> Path:
     python = _venv_python(venv)
     if not force and (venv / _COMPLETE_MARKER).is_file() and python.is_file():
         return python
+    if sys.version_info[:2] != BPY_PYTHON:
+        raise ToolMissingError(
+            f"{BPY_REQUIREMENT} needs Python {BPY_PYTHON[0]}.{BPY_PYTHON[1]}: run this installer with "
+            "that Python, or point UNIHAND_BLENDER_PYTHON at a Python that imports bpy"
+        )
     # A folder without the marker is a half-finished install: start again from nothing.
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
     _log(quiet, f"creating {venv} and installing {BPY_REQUIREMENT} (about 1 GB, once)")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
-    subprocess.run([*pip, *(["-q"] if quiet else []), BPY_REQUIREMENT], check=True)
+    subprocess.run([*pip, *(["-qq"] if quiet else []), BPY_REQUIREMENT], check=True)
     probe = "import bpy, numpy; print(bpy.app.version_string, numpy.__version__)"
     out = subprocess.run([str(python), "-I", "-c", probe], check=True, capture_output=True, text=True)
     versions = out.stdout.split()
