@@ -6,11 +6,12 @@ engine thread to hand it back (the "convoy" effect): measured here, the GUI thre
 200-400 ms per edit. In its own process the engine cannot stall the event loop. The Qt side
 (app/worker.py) talks to it over a pipe; this module imports no Qt.
 
-Messages parent -> child: ("infill", id, InfillRequest), ("mesh", id, HandMotion, (start, stop)),
+Messages parent -> child: ("infill", id, InfillRequest, hand slot), ("mesh", id, HandMotion, (start, stop)),
 ("stop",). Child -> parent: ("ready", engine name), ("progress", id, step, total, preview joints or
 None), ("done", id, kind, result-or-None, start, stop, vertices, faces, jitter, limits, seconds),
-("cancelled", id), ("failed", id, message). `latest` (a shared integer) is the id of the newest
-infill the parent wants; a running infill whose id differs stops at its next step.
+("cancelled", id), ("failed", id, message). `latest` (shared integers, one per hand slot: 0 right,
+1 left) holds the id of the newest infill the parent wants; a running infill whose id differs
+stops at its next step.
 """
 
 from __future__ import annotations
@@ -95,10 +96,10 @@ class _Engine:
         t0 = time.perf_counter()
         try:
             if kind == "infill":
-                request = message[2]
+                request, slot = message[2], message[3]
 
                 def should_cancel() -> bool:
-                    return self.latest.value != job_id
+                    return self.latest[slot] != job_id
 
                 def progress(step: int, total: int, preview: Any) -> None:
                     joints = None if preview is None else np.asarray(preview.joints, np.float32)

@@ -284,11 +284,40 @@ class MainWindow(QMainWindow):
         if p.suffix.lower() == ".npz":
             self.load_session(str(p))
             return
-        self.notify_error(
-            f"{p}: opening videos needs the video pipeline (engine.video), which is not in this build yet; "
-            "showing the demo"
-        )
-        self._start_demo()
+        self.open_video(str(p))
+
+    def open_video(self, path: str) -> None:
+        """Detect the hands in the background (progress in the status bar), then estimate the
+        motion with the engine; until it arrives the frames show the detections."""
+        from app.video_loader import VideoLoader
+
+        self.statusBar().showMessage(f"Opening {path}…")
+        self.video_loader = VideoLoader(path, self)
+        self.video_loader.progress.connect(self._on_video_progress)
+        self.video_loader.loaded.connect(self._on_video_loaded)
+        self.video_loader.failed.connect(self._on_video_failed)
+        self.video_loader.start()
+
+    def _on_video_progress(self, stage: str, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.statusBar().showMessage(f"{stage}: {done}/{total or '?'} frames")
+
+    def _on_video_loaded(self, data) -> None:
+        from app.video_loader import provisional_session
+
+        session = provisional_session(data, self.hand_model)
+        self.install_session(session, frames=data.frames, source=None)
+        self.session_path = None
+        for hand in session.tracks:
+            self._submit(session.ticket(hand, None, "Estimate the motion", from_scratch=True))
+        found = ", ".join(f"{t.handedness} hand in {t.num_detected} frames" for t in data.tracks)
+        self.statusBar().showMessage(f"{data.path.name}: {found}; estimating the motion…")
+
+    def _on_video_failed(self, message: str) -> None:
+        self.notify_error(f"Could not open the video: {message}; showing the demo")
+        if self.session is None:
+            self._start_demo()
 
     def load_session(self, path: str) -> bool:
         from engine.editing.session import Session

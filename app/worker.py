@@ -30,6 +30,10 @@ from app.engine_process import DEFAULT_FACTORY, serve
 POLL_S = 0.005
 
 
+def _slot(hand: str) -> int:
+    return 0 if hand == "right" else 1
+
+
 @dataclass
 class Job:
     id: int
@@ -70,9 +74,10 @@ class EngineWorker(QThread):
         super().__init__(parent)
         self.factory = factory
         self._ctx = multiprocessing.get_context("spawn")  # never fork a process that runs Qt
-        self._latest = self._ctx.Value("q", 0, lock=False)
+        # Per hand (0 right, 1 left): the newest infill wanted; a running one with another id stops.
+        self._latest = self._ctx.Array("q", 2, lock=False)
         self._cond = threading.Condition()
-        self._pending: Job | None = None
+        self._pending: dict[str, Job] = {}  # per hand: edits of one hand never cancel the other's
         self._meshes: deque[Job] = deque()
         self._running: Job | None = None
         self._next_id = 1
@@ -91,10 +96,10 @@ class EngineWorker(QThread):
         """Queue `ticket`'s request, superseding any queued or running infill. Returns the job id."""
         with self._cond:
             job = Job(self._take_id(), "infill", ticket.hand, ticket=ticket)
-            if self._pending is not None:
+            if ticket.hand in self._pending:
                 self.infills_skipped += 1
-            self._pending = job
-            self._latest.value = job.id  # a running infill stops at its next step
+            self._pending[ticket.hand] = job
+            self._latest[_slot(ticket.hand)] = job.id  # a running infill stops at its next step
         return job.id
 
     def submit_mesh(self, hand: str, motion: Any, frames: tuple[int, int]) -> int:
@@ -107,23 +112,22 @@ class EngineWorker(QThread):
     def cancel_infill(self) -> None:
         """Stop the running infill at its next step and drop a queued one."""
         with self._cond:
-            if self._pending is not None:
-                self.infills_skipped += 1
-            self._pending = None
-            self._latest.value = -1
+            self.infills_skipped += len(self._pending)
+            self._pending.clear()
+            self._latest[0] = self._latest[1] = -1
 
     def reset_counters(self) -> None:
         self.infills_started = self.infills_finished = self.infills_cancelled = self.infills_skipped = 0
 
     def busy(self) -> bool:
         with self._cond:
-            return self._pending is not None or bool(self._meshes) or self._running is not None
+            return bool(self._pending) or bool(self._meshes) or self._running is not None
 
     def stop(self, timeout_ms: int = 10_000) -> None:
         with self._cond:
             self._stopping = True
-            self._pending = None
-            self._latest.value = -1
+            self._pending.clear()
+            self._latest[0] = self._latest[1] = -1
         self.wait(timeout_ms)
 
     def _take_id(self) -> int:
@@ -159,15 +163,16 @@ class EngineWorker(QThread):
                 if ready and self._running is None:
                     if self._meshes:
                         self._running = self._meshes.popleft()
-                    elif self._pending is not None:
-                        self._running, self._pending = self._pending, None
+                    elif self._pending:
+                        hand = "right" if "right" in self._pending else next(iter(self._pending))
+                        self._running = self._pending.pop(hand)
                     job = self._running
                 else:
                     job = None
             if job is not None:
                 if job.kind == "infill":
                     self.infills_started += 1
-                    conn.send(("infill", job.id, job.ticket.request))
+                    conn.send(("infill", job.id, job.ticket.request, _slot(job.hand)))
                 else:
                     conn.send(("mesh", job.id, job.motion, job.frames))
             try:

@@ -440,8 +440,13 @@ class Session:
         )
         return self.ticket(hand, (start, stop), label)
 
-    def ticket(self, hand: str, frames: tuple[int, int] | None, label: str = "Refresh") -> EditTicket:
-        """A request for the current state of `hand` (used by edits, and to refresh stale frames)."""
+    def ticket(
+        self, hand: str, frames: tuple[int, int] | None, label: str = "Refresh", from_scratch: bool = False
+    ) -> EditTicket:
+        """A request for the current state of `hand` (used by edits, and to refresh stale frames).
+
+        `from_scratch`: generate without the current motion (a first estimate, when what is shown
+        is only a placeholder); `frames` must then be None."""
         track = self.track(hand)
         s = self.settings
         if frames is not None and self.edit_margin:
@@ -451,8 +456,8 @@ class Session:
             )
         request = InfillRequest(
             conditions=track.conditions(),
-            previous=track.motion(),
-            frames=frames,
+            previous=None if from_scratch else track.motion(),
+            frames=None if from_scratch else frames,
             samples=s.samples,
             seed=s.seed,
             steps=s.steps,

@@ -67,12 +67,13 @@ def send_drag(widget: QWidget, start: tuple[float, float], end: tuple[float, flo
     send(QEvent.Type.MouseButtonRelease, b, left, none)
 
 
-@pytest.fixture(scope="module")
-def demo_window(qapp):
-    """One window on the demo per test module (starting the engine process costs seconds)."""
+@pytest.fixture(scope="session")
+def demo_window(qapp, tmp_path_factory: pytest.TempPathFactory):
+    """One window on the demo for the GUI tests (starting the engine process costs seconds)."""
     from app.main_window import MainWindow
 
-    w = MainWindow(hand_model="default")
+    # Its own recovery folder: session fixtures are set up before the per-test user data folder.
+    w = MainWindow(hand_model="default", recovery_dir=tmp_path_factory.mktemp("recovery"))
     w.resize(1200, 760)  # smaller than the app's default: Xvfb's software GL composes every pixel
     w.show()
     deadline = time.perf_counter() + ENGINE_TIMEOUT_MS / 1000
