@@ -80,8 +80,18 @@ class InterpolationInfiller:
 
     name = "interpolation baseline"
 
-    def __init__(self, margin: int = 8, hand_model: str = "default", device: str | None = None) -> None:
+    def __init__(
+        self,
+        margin: int = 8,
+        hand_model: str = "default",
+        device: str | None = None,
+        fit_iterations: int = 40,
+        edit_iterations: int = 24,
+    ) -> None:
         self.margin = int(margin)
+        # L-BFGS iterations: a whole clip, and an edit (a short window close to its previous motion).
+        self.fit_iterations = int(fit_iterations)
+        self.edit_iterations = int(edit_iterations)
         self.hand_model = hand_model
         self.device = "cpu"  # fitting is small and runs on the CPU
         self._models: dict[tuple[str, str], object] = {}
@@ -156,10 +166,10 @@ class InterpolationInfiller:
         lo, hi = window
         from engine.data.fitting import FitConfig, FitError, fit_keypoints
 
-        config = FitConfig(iterations=40, polish_iterations=0)
+        config = FitConfig(iterations=self.fit_iterations, polish_iterations=0)
         if prev is not None and request.frames is not None:
             # Every target of an edit is meant (drags, pins): fit them nearly least-squares, not robustly.
-            config = replace(config, robust_scale=0.2)
+            config = replace(config, robust_scale=0.2, iterations=self.edit_iterations)
         try:
             fit = fit_keypoints(
                 targets[lo:hi],
