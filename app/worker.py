@@ -28,6 +28,7 @@ from PySide6.QtCore import QThread, Signal
 from app.engine_process import DEFAULT_FACTORY, serve
 
 POLL_S = 0.005
+MAX_RESTARTS = 3
 
 
 def _slot(hand: str) -> int:
@@ -137,6 +138,15 @@ class EngineWorker(QThread):
     # ----------------------------------------------------------------- worker thread
 
     def run(self) -> None:
+        restarts = 0
+        while True:
+            died = self._serve_one_process()
+            if not died or self._stopping or restarts >= MAX_RESTARTS:
+                return
+            restarts += 1  # the engine crashed (out of memory, a native fault): start a fresh one
+
+    def _serve_one_process(self) -> bool:
+        """Run one engine process until stopped; True if it died under us."""
         parent_conn, child_conn = self._ctx.Pipe()
         self.process = self._ctx.Process(
             target=serve, args=(child_conn, self._latest, self.factory), name="unihand-engine", daemon=True
@@ -144,7 +154,7 @@ class EngineWorker(QThread):
         self.process.start()
         child_conn.close()
         try:
-            self._loop(parent_conn)
+            return self._loop(parent_conn)
         finally:
             with contextlib.suppress(OSError):
                 parent_conn.send(("stop",))
@@ -154,12 +164,12 @@ class EngineWorker(QThread):
                 self.process.join(2)
             parent_conn.close()
 
-    def _loop(self, conn) -> None:
+    def _loop(self, conn) -> bool:
         ready = False
         while True:
             with self._cond:
                 if self._stopping:
-                    return
+                    return False
                 if ready and self._running is None:
                     if self._meshes:
                         self._running = self._meshes.popleft()
@@ -182,14 +192,16 @@ class EngineWorker(QThread):
                     continue
                 message = conn.recv()
             except (EOFError, OSError):
+                if self._stopping:
+                    return False
                 self._engine_died()
-                return
+                return True
             if message[0] == "ready":
                 ready = True
                 self.engine_name = message[1]
                 self.engineReady.emit(message[1])
                 if message[1].startswith("no engine"):
-                    return
+                    return False
             else:
                 self._handle(message)
 
@@ -232,6 +244,6 @@ class EngineWorker(QThread):
             job, self._running = self._running, None
         code = self.process.exitcode if self.process is not None else None
         if job is not None:
-            self.jobFailed.emit(job.id, f"the engine process stopped (exit code {code})")
-        self.engine_name = f"stopped (exit code {code})"
+            self.jobFailed.emit(job.id, f"the engine process stopped (exit code {code}); restarting it")
+        self.engine_name = f"restarting (the engine process stopped with exit code {code})"
         self.engineReady.emit(self.engine_name)

@@ -236,3 +236,16 @@ def test_export_dialog_writes_the_motion(window: MainWindow, qtbot, tmp_path: Pa
     loaded = load_motion(tmp_path / "take1.npz")
     np.testing.assert_allclose(loaded.joints, window.track.arrays["joints"])
     assert dialog.format.count() >= 1
+
+
+def test_a_crashed_engine_is_reported_and_restarted(window: MainWindow, qtbot) -> None:
+    import os
+    import signal
+
+    uv = window.track.arrays["kp2d_obs"][FRAME, 8].copy()
+    os.kill(window.worker.process.pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: window.engine_name.startswith("restarting"), timeout=30_000)
+    qtbot.waitUntil(lambda: not window.engine_name.startswith("restarting"), timeout=90_000)
+    window.drag_keypoint(8, float(uv[0] + 20), float(uv[1]))
+    qtbot.waitUntil(lambda: len(window.latencies_ms) == 1, timeout=30_000)
+    assert not window.track.arrays["stale"].any()
