@@ -41,6 +41,7 @@ from app.worker import EngineWorker, JobResult
 GENERATIVE = ("drag_keypoint", "clear_drag", "pin_joint", "unpin_joint", "regenerate")
 ONION_OFFSET = 4
 PROGRESS_AFTER_S = 0.25  # show a job's progress once it has run this long
+REFRESH_AFTER_MS = 40  # after a result: the mesh at once, the other views this much later
 
 
 class MainWindow(QMainWindow):
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
         self._job_session: dict[int, object] = {}  # job id -> the session it was made for
         self._latency_start: float | None = None
         self._progress_total = 1
+        self._status_later: str | None = None
         self._latest_job = 0
         self._quiet = False
         self.recovery = RecoveryFile(recovery_dir)
@@ -95,6 +97,11 @@ class MainWindow(QMainWindow):
         self.worker.jobFailed.connect(self._on_job_failed)
         self.worker.jobCancelled.connect(self._on_job_cancelled)
         self.worker.start()
+
+        self._refresh_later = QTimer(self)
+        self._refresh_later.setSingleShot(True)
+        self._refresh_later.setInterval(REFRESH_AFTER_MS)
+        self._refresh_later.timeout.connect(self._refresh_views)
 
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(autosave_ms)
@@ -537,22 +544,33 @@ class MainWindow(QMainWindow):
             cache = np.zeros((self.session.track(res.hand).num_frames, res.vertices.shape[1], 3), np.float32)
             self.vertices[res.hand] = cache
         cache[res.start : res.stop] = res.vertices
-        if res.kind == "infill":
-            self.last_changed = (res.start, res.stop)
-            self.progress.setRange(0, self._progress_total)
-            self.progress.setValue(self._progress_total)
         self.faces[res.hand] = res.faces
         self.lints[res.hand] = (res.jitter, res.limits)
+        # The new mesh first; the timeline, video overlay and status bar follow a moment later, so the
+        # repaint the user is waiting for is not held up by the others (software GL composes them all).
+        if res.hand == self.hand and res.start <= self.frame < res.stop:
+            self.viewport.set_frame(cache[self.frame], self.track.arrays["joints"][self.frame], res.faces)
+        self._refresh_later.start()
+        started = self._job_started.pop(res.id, None)
+        if res.kind == "infill":
+            self.last_changed = (res.start, res.stop)
+            self._status_later = f"{res.ticket.label}: frames {res.start}-{res.stop - 1} updated"
+            if started is not None:
+                # The edit's latency ends when the viewport has drawn the new mesh (_mesh_painted).
+                self._latency_start = started
+                self.viewport.update()
+
+    def _refresh_views(self) -> None:
+        """The deferred half of showing a result (see _on_job_finished)."""
+        if self.session is None:
+            return
         self._refresh_timeline()
         self.show_frame(self.frame)
-        started = self._job_started.pop(res.id, None)
-        if res.kind == "infill" and started is not None:
-            # The edit's latency ends when the viewport has drawn the new mesh (see _mesh_painted).
-            self._latency_start = started
-            self.viewport.update()
-            self.statusBar().showMessage(
-                f"{res.ticket.label}: frames {res.start}-{res.stop - 1} updated", 5000
-            )
+        if self._status_later is not None:
+            self.progress.setRange(0, self._progress_total)
+            self.progress.setValue(self._progress_total)
+            self.statusBar().showMessage(self._status_later, 5000)
+            self._status_later = None
 
     def _mesh_painted(self) -> None:
         if self._latency_start is None:

@@ -45,6 +45,7 @@ def wait_idle(qtbot, window, timeout: int = 60_000) -> None:
     """Until the worker has nothing queued or running and its signals have been delivered."""
     qtbot.waitUntil(lambda: not window.worker.busy(), timeout=timeout)
     qtbot.wait(30)
+    qtbot.waitUntil(lambda: not window._refresh_later.isActive(), timeout=timeout)  # views caught up
 
 
 def send_drag(widget: QWidget, start: tuple[float, float], end: tuple[float, float], steps: int = 6) -> None:
