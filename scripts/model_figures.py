@@ -92,11 +92,17 @@ def gap_example(data: Path, gap: int = 30, index: int = 0) -> Path:
     frames = np.linspace(start + 2, start + gap - 3, 5).astype(int)
     for i, f in enumerate(frames):
         ax = fig.add_subplot(2, 5, i + 1, projection="3d")
-        for joints, colour, label in ((gt, "0.4", "truth"), (pred, "tab:orange", "UniHand"), (spline, "tab:blue", "spline")):
+        for joints, colour, label in (
+            (gt, "0.4", "truth"),
+            (pred, "tab:orange", "UniHand"),
+            (spline, "tab:blue", "spline"),
+        ):
             j = joints[f]
             for c, p in enumerate(MP21_PARENTS):
                 if p >= 0:
-                    ax.plot(*zip(j[c], j[p], strict=True), color=colour, lw=2, label=label if c == 1 else None)
+                    ax.plot(
+                        *zip(j[c], j[p], strict=True), color=colour, lw=2, label=label if c == 1 else None
+                    )
         ax.set_title(f"gap frame {f - start + 1}/{gap}")
         centre = gt[f].mean(0)
         for setter, k in ((ax.set_xlim, 0), (ax.set_ylim, 1), (ax.set_zlim, 2)):

@@ -320,9 +320,21 @@ class DiffusionInfiller:
             done[tgt] = True
         editable = np.zeros(t, dtype=bool)
         editable[a:b] = True
+        hard2 = np.zeros(t, dtype=bool)
+        if track.previous_pose is not None and request.frames is not None:
+            # Margins fade from the motion shown to the new one, so the edit starts without a jump.
+            for lo, hi, rising in ((a, es, True), (ee, b, False)):
+                n = hi - lo
+                if n <= 0:
+                    continue
+                ramp = (np.arange(1, n + 1) / (n + 1))[:, None]
+                wgt = ramp if rising else ramp[::-1]
+                pose[:, lo:hi] = (1 - wgt) * track.previous_pose[lo:hi] + wgt * pose[:, lo:hi]
+                transl[:, lo:hi] = (1 - wgt) * track.previous_transl[lo:hi] + wgt * transl[:, lo:hi]
+            hard2[es:ee] = True  # 2D keypoints inside the edit range are the user's drags
         targets = RefineTargets(
             kp3d=track.kp3d, kp3d_mask=track.kp3d_mask, kp2d=track.kp2d, kp2d_mask=track.kp2d_mask,
-            K=None if track.camera is None else track.camera.K,
+            kp2d_hard=hard2, K=None if track.camera is None else track.camera.K,
             locked=track.mano_mask, locked_pose=track.mano_pose, locked_transl=track.mano_transl,
         )  # fmt: skip
         with torch.inference_mode(False):

@@ -1,15 +1,21 @@
 """Final refinement of a generated motion so it meets what the user fixed, without pops.
 
-The sampled motion theta_model is corrected by a per-frame offset D (pose and translation):
-theta = theta_model + D. We minimise
+The sampled motion theta_model (pose + translation per frame) is corrected by an offset D(t):
 
-    w3 * sum ||FK(theta) - kp3d||^2  (mm, observed joints)  + w2 * sum ||project(FK(theta)) - kp2d||^2  (px)
-    + w_acc * sum ||D[t+1] - 2 D[t] + D[t-1]||^2  + w_mag * sum ||D||^2
+1. Key frames: frames with hard targets (3D pins; 2D drags) get their own D by inverse kinematics,
+   all key frames in one batched solve: w3 ||FK - kp3d||^2 (mm) + w2 ||proj(FK) - kp2d||^2 (px)
+   + w_mag ||D||^2. Where a joint has both, the 3D target wins (the two would otherwise fight).
+2. Soft frames: 2D keypoints that are evidence rather than edits (a detector's, outside the edit
+   range) are followed weakly, frame by frame, and their D is smoothed over time so the detector's
+   jitter does not come through.
+3. Anchors: frames locked by `mano_mask` (D = locked - model) and frames just outside the editable
+   range (D = 0) pin the correction down at the edges.
+4. Everything between is filled by monotone cubic (PCHIP) interpolation of D through the keys,
+   anchors and soft frames: a correction fades in and out smoothly (no pops), and between observed
+   frames the result is the model's motion plus an interpolated residual, which is what anchors
+   short gaps to the observed keypoints.
 
-over the frames allowed to change. Frames locked by `mano_mask` keep their given parameters exactly,
-and frames outside the editable range keep theirs; both still enter the acceleration term, so the
-correction blends into them smoothly. Minimum acceleration of D makes a correction between two
-observed frames a linear ramp (a residual over interpolation), which is what anchors short gaps.
+Locked frames and frames outside the editable range come back bit-exact.
 """
 
 from __future__ import annotations
@@ -18,8 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.interpolate import PchipInterpolator
+from scipy.ndimage import gaussian_filter1d
 
 from engine.hand.model import HandModel
+
+PARAMS = 51  # 48 axis-angle values + 3 translation
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,7 @@ class RefineTargets:
     kp3d_mask: np.ndarray | None = None  # (T,21) bool
     kp2d: np.ndarray | None = None  # (T,21,2) pixels
     kp2d_mask: np.ndarray | None = None  # (T,21)
+    kp2d_hard: np.ndarray | None = None  # (T,) bool: frames whose 2D keypoints are edits (met exactly)
     K: np.ndarray | None = None  # (3,3)
     locked: np.ndarray | None = None  # (T,) bool: frames whose given parameters are kept exactly
     locked_pose: np.ndarray | None = None  # (T,48)
@@ -38,11 +49,82 @@ class RefineTargets:
 
 @dataclass(frozen=True)
 class RefineWeights:
-    kp3d: float = 1.0  # per mm^2
+    kp3d: float = 100.0  # per mm^2: a 3D pin is the most explicit thing a user says
     kp2d: float = 1.0  # per px^2
-    acceleration: float = 2e4  # per (rad or 10 cm)^2 / frame^4
-    magnitude: float = 1.0
-    iterations: int = 60
+    magnitude: float = 10.0  # per (rad or 10 cm)^2: stay near the model where targets allow
+    kp2d_soft: float = 0.02  # per px^2, for detector keypoints
+    soft_smoothing: float = 2.0  # frames (Gaussian sigma) over the soft corrections
+    iterations: int = 40  # Levenberg-Marquardt steps at most (converged edits stop after ~5-10)
+
+
+def _solve_frames(
+    hand: HandModel,
+    base: torch.Tensor,
+    betas: torch.Tensor,
+    kp3d: torch.Tensor | None,
+    m3: torch.Tensor,
+    kp2d: torch.Tensor | None,
+    m2: torch.Tensor,
+    K: torch.Tensor | None,
+    w3: float,
+    w2: float,
+    w_mag: float,
+    iterations: int,
+) -> torch.Tensor:
+    """Per-frame IK for N frames at once by Levenberg-Marquardt: base (N,51) -> offsets D (N,51).
+
+    Pixels, millimetres and radians differ by orders of magnitude in sensitivity; LM's Gauss-Newton
+    model absorbs that where L-BFGS needed hundreds of iterations. The Jacobian is taken by forward
+    differences in float64 (one batched forward-kinematics call per iteration).
+    """
+    n = base.shape[0]
+    scale = torch.ones(PARAMS, dtype=base.dtype)
+    scale[48:] = 10.0  # 10 cm of translation weighs like 1 rad of rotation
+    b = betas.expand(n, -1)
+    sw3, sw2, smag = w3**0.5, w2**0.5, w_mag**0.5
+
+    def residuals(delta: torch.Tensor) -> torch.Tensor:
+        """(M,N,51) offsets -> (M,N,R) weighted residuals."""
+        m = delta.shape[0]
+        th = (base + delta).reshape(-1, PARAMS)
+        _, kp = hand.forward_keypoints(th[:, 3:48], th[:, :3], b.repeat(m, 1), th[:, 48:])
+        kp = kp.reshape(m, n, 21, 3)
+        parts = [smag * delta * scale]
+        if kp3d is not None:
+            parts.append((sw3 * 1000.0 * (kp - kp3d) * m3[..., None]).flatten(2))
+        if kp2d is not None and K is not None:
+            z = kp[..., 2:].clamp_min(1e-3)
+            uv = (kp[..., :2] / z) * torch.stack([K[0, 0], K[1, 1]]) + torch.stack([K[0, 2], K[1, 2]])
+            parts.append((sw2 * (uv - kp2d) * m2[..., None]).flatten(2))
+        return torch.cat(parts, dim=-1)
+
+    eps = 1e-6
+    probe = torch.eye(PARAMS, dtype=base.dtype)[:, None, :] * eps  # (51,1,51)
+    delta = torch.zeros(n, PARAMS, dtype=base.dtype)
+    r = residuals(delta[None])[0]
+    cost = r.pow(2).sum(-1)
+    lam = torch.full((n,), 1e-3, dtype=base.dtype)
+    eye = torch.eye(PARAMS, dtype=base.dtype)
+    with torch.no_grad():
+        for _ in range(iterations):
+            shifted = residuals(delta[None] + probe)  # (51,N,R)
+            jac = ((shifted - r[None]) / eps).permute(1, 2, 0)  # (N,R,51)
+            jtj = jac.transpose(1, 2) @ jac
+            grad = (jac.transpose(1, 2) @ r[..., None])[..., 0]
+            damp = lam[:, None, None] * (jtj * eye + 1e-9 * eye)
+            step = -torch.linalg.solve(jtj + damp, grad)
+            r_new = residuals((delta + step)[None])[0]
+            cost_new = r_new.pow(2).sum(-1)
+            accept = cost_new < cost
+            delta = torch.where(accept[:, None], delta + step, delta)
+            r = torch.where(accept[:, None], r_new, r)
+            improvement = (cost - cost_new).clamp_min(0) / cost.clamp_min(1e-12)
+            cost = torch.where(accept, cost_new, cost)
+            lam = torch.where(accept, lam * 0.3, lam * 10.0).clamp(1e-9, 1e9)
+            # Converged: every frame either stalls (damping at its cap) or no longer improves.
+            if bool(((accept & (improvement < 1e-9)) | (lam >= 1e8)).all()):
+                break
+    return delta
 
 
 def refine_motion(
@@ -56,84 +138,67 @@ def refine_motion(
 ) -> tuple[np.ndarray, np.ndarray]:
     """pose (S,T,48), transl (S,T,3) for S samples -> refined copies (same shapes).
 
-    `editable` (T,) bool: frames that may change (default all). Locked frames come back bit-exact.
+    `editable` (T,) bool: frames that may change (default all); the others are returned as given.
     """
     w = weights or RefineWeights()
     s, t, _ = pose.shape
     dtype = hand.dtype
     editable = np.ones(t, dtype=bool) if editable is None else np.asarray(editable, dtype=bool)
     locked = np.zeros(t, dtype=bool) if targets.locked is None else np.asarray(targets.locked, dtype=bool)
-    fixed_params = np.concatenate([pose, transl], axis=-1).astype(np.float64)
+    theta = np.concatenate([pose, transl], axis=-1).astype(np.float64)
+    fixed = theta.copy()
     if locked.any():
-        fixed_params[:, locked] = np.concatenate([targets.locked_pose, targets.locked_transl], axis=-1)[
-            locked
-        ]
+        fixed[:, locked] = np.concatenate([targets.locked_pose, targets.locked_transl], axis=-1)[locked]
     free = editable & ~locked
-    base = torch.as_tensor(np.concatenate([pose, transl], axis=-1), dtype=dtype)  # theta_model
-    fixed = torch.as_tensor(fixed_params, dtype=dtype)
-    free_t = torch.as_tensor(free)
-    obs3 = (
-        np.zeros((t, 21), dtype=bool) if targets.kp3d is None else np.asarray(targets.kp3d_mask, dtype=bool)
-    )
-    obs2 = (
-        np.zeros((t, 21), dtype=bool) if targets.kp2d is None else np.asarray(targets.kp2d_mask, dtype=bool)
-    )
-    need_fk = free & (obs3.any(-1) | obs2.any(-1))
-    if not free.any():
-        out = fixed.numpy().astype(np.float64)
-        return out[..., :48], out[..., 48:]
-    fk_frames = np.flatnonzero(need_fk)
-    kp3d = (
-        torch.as_tensor(np.nan_to_num(targets.kp3d[fk_frames]), dtype=dtype)
-        if targets.kp3d is not None
-        else None
-    )
-    kp2d = (
-        torch.as_tensor(np.nan_to_num(targets.kp2d[fk_frames]), dtype=dtype)
-        if targets.kp2d is not None
-        else None
-    )
-    m3 = torch.as_tensor(obs3[fk_frames], dtype=dtype)
-    m2 = torch.as_tensor(obs2[fk_frames], dtype=dtype)
-    K = torch.as_tensor(targets.K, dtype=dtype) if targets.K is not None else None
+    obs3 = np.zeros((t, 21), bool) if targets.kp3d is None else np.asarray(targets.kp3d_mask, bool).copy()
+    obs2 = np.zeros((t, 21), bool) if targets.kp2d is None else np.asarray(targets.kp2d_mask, bool).copy()
+    obs3[~free] = False
+    obs2[~free] = False
+    obs2 &= ~obs3  # 3D wins where a joint has both
+    hard2 = np.zeros(t, bool) if targets.kp2d_hard is None else np.asarray(targets.kp2d_hard, bool)
+    key = obs3.any(-1) | (obs2.any(-1) & hard2)
+    soft = obs2.any(-1) & ~hard2 & ~key
+    offsets = np.full((s, t, PARAMS), np.nan)
+    offsets[:, ~editable] = 0.0
+    if locked.any():
+        offsets[:, locked] = fixed[:, locked] - theta[:, locked]
     betas_t = torch.as_tensor(betas, dtype=dtype)[None]
-    scale = torch.ones(51, dtype=dtype)
-    scale[48:] = 10.0  # 10 cm of translation weighs like 1 rad of rotation
-    delta = torch.zeros(s, int(free.sum()), 51, dtype=dtype, requires_grad=True)
-    opt = torch.optim.LBFGS([delta], lr=1.0, max_iter=w.iterations, line_search_fn="strong_wolfe")
-    fk_idx = torch.as_tensor(fk_frames)
+    K = torch.as_tensor(targets.K, dtype=dtype) if targets.K is not None else None
+    for frames, w2, smooth in (
+        (np.flatnonzero(key), w.kp2d, 0.0),
+        (np.flatnonzero(soft), w.kp2d_soft, w.soft_smoothing),
+    ):
+        if len(frames) == 0:
+            continue
+        base = torch.as_tensor(theta[:, frames].reshape(-1, PARAMS), dtype=dtype)
 
-    def params() -> torch.Tensor:
-        theta = fixed.clone().expand(s, -1, -1).clone()
-        theta[:, free_t] = base[:, free_t] + delta
-        return theta
+        def rep(a: np.ndarray | None, idx: np.ndarray = frames) -> torch.Tensor | None:
+            if a is None:
+                return None
+            return torch.as_tensor(np.nan_to_num(a[idx]), dtype=dtype).repeat(s, *([1] * (a.ndim - 1)))
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        theta = params()
-        d = (theta - base) * scale
-        loss = w.magnitude * (delta * scale).pow(2).sum()
-        if t >= 3:
-            loss = loss + w.acceleration * (d[:, 2:] - 2 * d[:, 1:-1] + d[:, :-2]).pow(2).sum()
-        if len(fk_frames):
-            th = theta[:, fk_idx].reshape(-1, 51)
-            _, kp = hand.forward_keypoints(
-                th[:, 3:48], th[:, :3], betas_t.expand(th.shape[0], -1), th[:, 48:]
-            )
-            kp = kp.reshape(s, len(fk_frames), 21, 3)
-            if kp3d is not None:
-                loss = loss + w.kp3d * (((kp - kp3d) * 1000.0).pow(2).sum(-1) * m3).sum()
-            if kp2d is not None and K is not None:
-                z = kp[..., 2:].clamp_min(1e-3)
-                uv = (kp[..., :2] / z) * torch.stack([K[0, 0], K[1, 1]]) + torch.stack([K[0, 2], K[1, 2]])
-                loss = loss + w.kp2d * ((uv - kp2d).pow(2).sum(-1) * m2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    with torch.no_grad():
-        out = params().numpy().astype(np.float64)
-    if locked.any():  # exact, not a float32 round trip
-        out[:, locked] = fixed_params[:, locked]
-    out[:, ~editable] = fixed_params[:, ~editable]
+        delta = _solve_frames(
+            hand, base, betas_t, rep(targets.kp3d), rep(obs3.astype(np.float64)), rep(targets.kp2d),
+            rep(obs2.astype(np.float64)), K, w.kp3d, w2, w.magnitude, w.iterations,
+        ).numpy().reshape(s, len(frames), PARAMS)  # fmt: skip
+        if smooth > 0 and len(frames) > 2:
+            delta = gaussian_filter1d(delta, smooth, axis=1, mode="nearest")
+        offsets[:, frames] = delta
+    known = ~np.isnan(offsets[0, :, 0])
+    if known.all():
+        full = offsets
+    elif not known[free].any() and not known.any():
+        full = np.zeros_like(offsets)
+    else:
+        times = np.flatnonzero(known)
+        if len(times) == 1:
+            full = np.repeat(offsets[:, times], t, axis=1)
+        else:
+            full = PchipInterpolator(times, offsets[:, times], axis=1, extrapolate=True)(np.arange(t))
+            # Beyond the first / last known frame hold the value (no extrapolated drift).
+            full[:, : times[0]] = offsets[:, times[:1]]
+            full[:, times[-1] + 1 :] = offsets[:, times[-1:]]
+    out = theta + full
+    out[:, locked] = fixed[:, locked]  # exact, not a float round trip
+    out[:, ~editable] = fixed[:, ~editable]
     return out[..., :48], out[..., 48:]
