@@ -99,6 +99,10 @@ def test_masking_a_range_and_regenerating_changes_only_that_range(window: MainWi
     assert (np.abs(_joints(window) - before)[75:95].max(axis=(1, 2)) > 0).all()
     assert not window.track.arrays["stale"].any()
     assert window.undo_stack.count() == 2
+    spread = window.timeline.uncertainty.getData()[1]  # the samples' spread: only where frames were filled
+    assert spread[85] > 0 and spread[20] == 0
+    masked = window.timeline.masked.opts
+    assert (masked["x0"][0], masked["x1"][0]) == (69.5, 99.5)
 
 
 def test_fifty_rapid_drags_run_far_fewer_inferences(window: MainWindow, qtbot) -> None:

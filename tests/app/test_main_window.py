@@ -108,3 +108,32 @@ def test_a_broken_hand_model_is_reported_without_blocking(qtbot, tmp_path: Path)
     assert w.error_box.windowModality() == Qt.WindowModality.NonModal
     assert QMessageBox.StandardButton.Ok in QMessageBox.StandardButtons(w.error_box.standardButtons())
     assert not w.play_button.isEnabled()
+
+
+def test_timeline_flags_lints_and_marks_edits(qtbot) -> None:
+    from app.timeline import Timeline
+
+    tl = Timeline()
+    qtbot.addWidget(tl)
+    t = 50
+    arrays = {
+        "joints": np.zeros((t, 21, 3)),
+        "kp2d_conf": np.ones((t, 21)),
+        "uncertainty": np.zeros((t, 21)),
+        "masked": np.zeros(t, bool),
+        "locked": np.arange(t) < 10,
+        "stale": np.zeros(t, bool),
+        "drag2d_mask": np.zeros((t, 21), bool),
+        "pin3d_mask": np.zeros((t, 21), bool),
+    }
+    arrays["drag2d_mask"][12, 3] = arrays["pin3d_mask"][30, 8] = True
+    jitter = np.zeros(t, bool)
+    jitter[[20, 21]] = True
+    limits = np.zeros(t, bool)
+    limits[40] = True
+    tl.set_length(t)
+    tl.set_track(arrays, jitter, limits)
+    assert tl.jitter.getData()[0].tolist() == [20, 21]
+    assert tl.limits.getData()[0].tolist() == [40]
+    assert tl.drags.getData()[0].tolist() == [12] and tl.pins.getData()[0].tolist() == [30]
+    assert (tl.locked.opts["x0"][0], tl.locked.opts["x1"][0]) == (-0.5, 9.5)
