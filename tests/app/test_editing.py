@@ -99,6 +99,7 @@ def test_masking_a_range_and_regenerating_changes_only_that_range(window: MainWi
     assert (np.abs(_joints(window) - before)[75:95].max(axis=(1, 2)) > 0).all()
     assert not window.track.arrays["stale"].any()
     assert window.undo_stack.count() == 2
+    wait_idle(qtbot, window)  # the timeline follows the mesh by a few tens of milliseconds
     spread = window.timeline.uncertainty.getData()[1]  # the samples' spread: only where frames were filled
     assert spread[85] > 0 and spread[20] == 0
     masked = window.timeline.masked.opts
