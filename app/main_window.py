@@ -388,7 +388,8 @@ class MainWindow(QMainWindow):
                 self.undo_stack.undo()
         finally:
             self._quiet = False
-        self.undo_stack.setClean() if not s.dirty else None
+        if not s.dirty:
+            self.undo_stack.setClean()
 
     @property
     def track(self):
