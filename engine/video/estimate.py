@@ -89,7 +89,7 @@ def estimate_video(
 
 def reprojection_error_px(motion: HandMotion, track_conditions) -> float:
     """Median distance (px) between the motion's projected joints and the detected keypoints."""
-    cam = track_conditions.camera
+    cam = track_conditions.camera()
     uv = np.asarray(cam.project(motion.joints))
     mask = track_conditions.kp2d_mask
     return float(np.median(np.linalg.norm(uv - track_conditions.kp2d, axis=-1)[mask]))
