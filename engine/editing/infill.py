@@ -339,8 +339,9 @@ class DiffusionInfiller:
         )  # fmt: skip
         with torch.inference_mode(False):
             pose, transl = refine_motion(
-                self.hand, pose, transl, track.betas, targets, editable, self.refine_weights
-            )
+                self.hand, pose, transl, track.betas, targets, editable, self.refine_weights,
+                interpolate_global=request.previous is None or request.frames is None,
+            )  # fmt: skip
         motion = self._to_motion(request, track, plan, pose, transl, editable)
         if plan is None:
             changed = (a, b)

@@ -54,6 +54,7 @@ class RefineWeights:
     magnitude: float = 10.0  # per (rad or 10 cm)^2: stay near the model where targets allow
     kp2d_soft: float = 0.02  # per px^2, for detector keypoints
     soft_smoothing: float = 2.0  # frames (Gaussian sigma) over the soft corrections
+    gap_fingers_spline: float = 0.0  # finger rotations in gaps: 0 model + residual, 1 spline
     iterations: int = 40  # Levenberg-Marquardt steps at most (converged edits stop after ~5-10)
 
 
@@ -127,6 +128,32 @@ def _solve_frames(
     return delta
 
 
+def _spline_global(out: np.ndarray, known: np.ndarray, fingers: float = 0.0) -> None:
+    """In place: global orient (RotationSpline) and translation (PCHIP) through the known frames,
+    on the unknown frames between the first and the last known one. With `fingers` > 0 the finger
+    rotations are blended towards their own rotation splines by that weight."""
+    from scipy.spatial.transform import Rotation, RotationSpline
+
+    times = np.flatnonzero(known)
+    inside = np.arange(times[0], times[-1] + 1)
+    fill = inside[~known[inside]]
+    if len(fill) == 0:
+        return
+    joints = range(16) if fingers > 0 else range(1)
+    for i in range(out.shape[0]):
+        for j in joints:
+            rots = Rotation.from_rotvec(out[i, times, 3 * j : 3 * j + 3])
+            spline = RotationSpline(times, rots)(fill)
+            if j == 0:
+                out[i, fill, :3] = spline.as_rotvec()
+            else:
+                model = Rotation.from_rotvec(out[i, fill, 3 * j : 3 * j + 3])
+                # Geodesic blend model -> spline by `fingers`.
+                delta = (model.inv() * spline).as_rotvec() * fingers
+                out[i, fill, 3 * j : 3 * j + 3] = (model * Rotation.from_rotvec(delta)).as_rotvec()
+        out[i, fill, 48:] = PchipInterpolator(times, out[i, times, 48:], axis=0)(fill)
+
+
 def refine_motion(
     hand: HandModel,
     pose: np.ndarray,
@@ -135,10 +162,14 @@ def refine_motion(
     targets: RefineTargets,
     editable: np.ndarray | None = None,
     weights: RefineWeights | None = None,
+    interpolate_global: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """pose (S,T,48), transl (S,T,3) for S samples -> refined copies (same shapes).
 
     `editable` (T,) bool: frames that may change (default all); the others are returned as given.
+    `interpolate_global`: between observed frames, take the hand's global orientation and position
+    from a spline through the observed frames' refined values instead of the model's (the shipped
+    model's articulation is far better than its global trajectory: MODEL_CARD.md).
     """
     w = weights or RefineWeights()
     s, t, _ = pose.shape
@@ -199,6 +230,8 @@ def refine_motion(
             full[:, : times[0]] = offsets[:, times[:1]]
             full[:, times[-1] + 1 :] = offsets[:, times[-1:]]
     out = theta + full
+    if interpolate_global and known.sum() >= 2:
+        _spline_global(out, known, w.gap_fingers_spline)
     out[:, locked] = fixed[:, locked]  # exact, not a float round trip
     out[:, ~editable] = fixed[:, ~editable]
     return out[..., :48], out[..., 48:]
