@@ -49,12 +49,12 @@ class RefineTargets:
 
 @dataclass(frozen=True)
 class RefineWeights:
-    kp3d: float = 100.0  # per mm^2: a 3D pin is the most explicit thing a user says
+    kp3d: float = 1000.0  # per mm^2: a 3D pin is the most explicit thing a user says
     kp2d: float = 1.0  # per px^2
     magnitude: float = 10.0  # per (rad or 10 cm)^2: stay near the model where targets allow
-    kp2d_soft: float = 0.02  # per px^2, for detector keypoints
+    kp2d_soft: float = 0.2  # per px^2, for detector keypoints
     soft_smoothing: float = 2.0  # frames (Gaussian sigma) over the soft corrections
-    gap_fingers_spline: float = 0.0  # finger rotations in gaps: 0 model + residual, 1 spline
+    gap_fingers_spline: float = 0.5  # finger rotations in gaps: 0 model + residual, 1 spline (MODEL_CARD)
     iterations: int = 40  # Levenberg-Marquardt steps at most (converged edits stop after ~5-10)
 
 
@@ -71,8 +71,11 @@ def _solve_frames(
     w2: float,
     w_mag: float,
     iterations: int,
+    active: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-frame IK for N frames at once by Levenberg-Marquardt: base (N,51) -> offsets D (N,51).
+
+    `active` (51,) bool: the parameters that may move (default all).
 
     Pixels, millimetres and radians differ by orders of magnitude in sensitivity; LM's Gauss-Newton
     model absorbs that where L-BFGS needed hundreds of iterations. The Jacobian is taken by forward
@@ -110,9 +113,13 @@ def _solve_frames(
         for _ in range(iterations):
             shifted = residuals(delta[None] + probe)  # (51,N,R)
             jac = ((shifted - r[None]) / eps).permute(1, 2, 0)  # (N,R,51)
+            if active is not None:
+                jac = jac * active.to(jac.dtype)
             jtj = jac.transpose(1, 2) @ jac
             grad = (jac.transpose(1, 2) @ r[..., None])[..., 0]
             damp = lam[:, None, None] * (jtj * eye + 1e-9 * eye)
+            if active is not None:
+                damp = damp + torch.diag((~active).to(jac.dtype) * 1e12)
             step = -torch.linalg.solve(jtj + damp, grad)
             r_new = residuals((delta + step)[None])[0]
             cost_new = r_new.pow(2).sum(-1)
@@ -208,13 +215,31 @@ def refine_motion(
                 return None
             return torch.as_tensor(np.nan_to_num(a[idx]), dtype=dtype).repeat(s, *([1] * (a.ndim - 1)))
 
-        delta = _solve_frames(
-            hand, base, betas_t, rep(targets.kp3d), rep(obs3.astype(np.float64)), rep(targets.kp2d),
-            rep(obs2.astype(np.float64)), K, w.kp3d, w2, w.magnitude, w.iterations,
-        ).numpy().reshape(s, len(frames), PARAMS)  # fmt: skip
+        args = (
+            rep(targets.kp3d),
+            rep(obs3.astype(np.float64)),
+            rep(targets.kp2d),
+            rep(obs2.astype(np.float64)),
+            K,
+        )
+        delta = torch.zeros_like(base)
+        if smooth > 0:
+            # Detector evidence: place the whole hand first (6 DOF, smoothed over time), so the
+            # per-frame articulation solve starts near one consistent answer instead of landing in
+            # a different local minimum every frame.
+            glob = torch.zeros(PARAMS, dtype=torch.bool)
+            glob[:3] = True
+            glob[48:] = True
+            d1 = _solve_frames(hand, base, betas_t, *args, w.kp3d, w2, w.magnitude, w.iterations, active=glob)
+            d1 = d1.numpy().reshape(s, len(frames), PARAMS)
+            if len(frames) > 2:
+                d1 = gaussian_filter1d(d1, smooth, axis=1, mode="nearest")
+            delta = torch.as_tensor(d1.reshape(-1, PARAMS), dtype=dtype)
+        d2 = _solve_frames(hand, base + delta, betas_t, *args, w.kp3d, w2, w.magnitude, w.iterations)
+        d2 = d2.numpy().reshape(s, len(frames), PARAMS)
         if smooth > 0 and len(frames) > 2:
-            delta = gaussian_filter1d(delta, smooth, axis=1, mode="nearest")
-        offsets[:, frames] = delta
+            d2 = gaussian_filter1d(d2, smooth, axis=1, mode="nearest")
+        offsets[:, frames] = delta.numpy().reshape(s, len(frames), PARAMS) + d2
     known = ~np.isnan(offsets[0, :, 0])
     if known.all():
         full = offsets
