@@ -32,7 +32,7 @@ def write_npz_atomic(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarr
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 
@@ -46,10 +46,13 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a hidden temporary path beside `path` for a writer that wants a file name; on success
-    it is fsynced and renamed over `path`, on any error removed (the old file stays intact)."""
+    it is fsynced and renamed over `path`, on any error removed (the old file stays intact).
+
+    The temporary name keeps the target's suffix: some writers (Blender's exporters) insist on it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(6)}.tmp{path.suffix}")
     try:
         yield tmp
         fd = os.open(tmp, os.O_RDONLY)
@@ -61,10 +64,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make the rename itself durable; not possible on every platform, so best effort."""
     if not hasattr(os, "O_DIRECTORY"):
         return

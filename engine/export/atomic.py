@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+from engine import files
 from engine.errors import UniHandError
 
 
@@ -26,25 +26,12 @@ def describe_os_error(exc: OSError) -> str:
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path` to write; on success it replaces `path` atomically.
-
-    The temporary name keeps the target's suffix (Blender's exporters insist on it).
-    """
+    """`engine.files.atomic_path`, with OS errors reported as `ExportError`s naming the file."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"{path}: cannot create the folder ({describe_os_error(exc)})") from exc
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(6)}.tmp{path.suffix}")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with files.atomic_path(path) as tmp:
+            yield tmp
     except OSError as exc:
         raise ExportError(f"{path}: cannot write the file ({describe_os_error(exc)})") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
@@ -55,14 +42,3 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
     return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -35,6 +35,9 @@ def save_checkpoint(
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"unihand": json.dumps(header)})
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # safetensors creates its file 0600; a shipped asset is readable
     return Path(path)
 
 
