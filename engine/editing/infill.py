@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 
 from engine.data.fitting import estimate_betas
 from engine.diffusion.sampler import Inpaint, SamplingCancelled, ddim_sample
@@ -222,6 +223,13 @@ class DiffusionInfiller:
                 raise InfillCancelled("superseded by a newer request") from exc
             return InfillResult(motion, changed, time.perf_counter() - started)
 
+    @staticmethod
+    def _hard_2d(request: InfillRequest, plan: np.ndarray | None) -> np.ndarray | None:
+        if request.kp2d_hard is None:
+            return None
+        hard = np.asarray(request.kp2d_hard, dtype=bool)
+        return hard if plan is None else hard[plan]
+
     def _plan_range(
         self, request: InfillRequest, track: _Track, plan: np.ndarray | None
     ) -> tuple[int, int, int, int]:
@@ -320,27 +328,33 @@ class DiffusionInfiller:
             done[tgt] = True
         editable = np.zeros(t, dtype=bool)
         editable[a:b] = True
-        hard2 = np.zeros(t, dtype=bool)
         if track.previous_pose is not None and request.frames is not None:
-            # Margins fade from the motion shown to the new one, so the edit starts without a jump.
-            for lo, hi, rising in ((a, es, True), (ee, b, False)):
-                n = hi - lo
-                if n <= 0:
-                    continue
-                ramp = (np.arange(1, n + 1) / (n + 1))[:, None]
-                wgt = ramp if rising else ramp[::-1]
-                pose[:, lo:hi] = (1 - wgt) * track.previous_pose[lo:hi] + wgt * pose[:, lo:hi]
-                transl[:, lo:hi] = (1 - wgt) * track.previous_transl[lo:hi] + wgt * transl[:, lo:hi]
-            hard2[es:ee] = True  # 2D keypoints inside the edit range are the user's drags
+            # An edit keeps the motion shown wherever the frame is observed (the refinement then
+            # bends it to the new pins and drags); the new sample is taken only on unobserved frames
+            # of the edit range, faded in over a few frames. The shipped model is far better at
+            # filling what nobody saw than at re-estimating what is seen (MODEL_CARD.md).
+            seen = np.zeros(t, dtype=bool)
+            for mask in (track.kp2d_mask, track.kp3d_mask):
+                if mask is not None:
+                    seen |= mask.any(axis=1)
+            weight = np.zeros(t)
+            weight[es:ee] = ~seen[es:ee]
+            weight = np.clip(gaussian_filter1d(weight, 3.0) * 1.5, 0.0, 1.0)
+            weight[~editable] = 0.0
+            weight[es:ee][~seen[es:ee]] = 1.0
+            wgt = weight[None, :, None]
+            pose = (1 - wgt) * track.previous_pose[None] + wgt * pose
+            transl = (1 - wgt) * track.previous_transl[None] + wgt * transl
         targets = RefineTargets(
             kp3d=track.kp3d, kp3d_mask=track.kp3d_mask, kp2d=track.kp2d, kp2d_mask=track.kp2d_mask,
-            kp2d_hard=hard2, K=None if track.camera is None else track.camera.K,
+            kp2d_hard=self._hard_2d(request, plan), K=None if track.camera is None else track.camera.K,
             locked=track.mano_mask, locked_pose=track.mano_pose, locked_transl=track.mano_transl,
         )  # fmt: skip
         with torch.inference_mode(False):
             pose, transl = refine_motion(
                 self.hand, pose, transl, track.betas, targets, editable, self.refine_weights,
                 interpolate_global=request.previous is None or request.frames is None,
+                follow_evidence=request.previous is None or request.frames is None,
             )  # fmt: skip
         motion = self._to_motion(request, track, plan, pose, transl, editable)
         if plan is None:

@@ -30,6 +30,8 @@ from scipy.ndimage import gaussian_filter1d
 from engine.hand.model import HandModel
 
 PARAMS = 51  # 48 axis-angle values + 3 translation
+ANCHOR_WEIGHT = 0.03  # residual multiplier of an unpinned joint's old place: ~1 per mm^2 vs 1000 for a pin
+CHUNK_FRAMES = 256  # frames per batched solve: the Jacobian needs 52 hand evaluations per frame
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class RefineTargets:
     kp3d_mask: np.ndarray | None = None  # (T,21) bool
     kp2d: np.ndarray | None = None  # (T,21,2) pixels
     kp2d_mask: np.ndarray | None = None  # (T,21)
-    kp2d_hard: np.ndarray | None = None  # (T,) bool: frames whose 2D keypoints are edits (met exactly)
+    kp2d_hard: np.ndarray | None = None  # (T,21) bool: 2D keypoints that are edits (met exactly)
     K: np.ndarray | None = None  # (3,3)
     locked: np.ndarray | None = None  # (T,) bool: frames whose given parameters are kept exactly
     locked_pose: np.ndarray | None = None  # (T,48)
@@ -54,6 +56,7 @@ class RefineWeights:
     magnitude: float = 10.0  # per (rad or 10 cm)^2: stay near the model where targets allow
     kp2d_soft: float = 0.2  # per px^2, for detector keypoints
     soft_smoothing: float = 2.0  # frames (Gaussian sigma) over the soft corrections
+    key_radius: int = 8  # frames over which a pin's or drag's correction fades into the evidence
     gap_fingers_spline: float = 0.5  # finger rotations in gaps: 0 model + residual, 1 spline (MODEL_CARD)
     iterations: int = 40  # Levenberg-Marquardt steps at most (converged edits stop after ~5-10)
 
@@ -170,6 +173,7 @@ def refine_motion(
     editable: np.ndarray | None = None,
     weights: RefineWeights | None = None,
     interpolate_global: bool = False,
+    follow_evidence: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """pose (S,T,48), transl (S,T,3) for S samples -> refined copies (same shapes).
 
@@ -177,6 +181,8 @@ def refine_motion(
     `interpolate_global`: between observed frames, take the hand's global orientation and position
     from a spline through the observed frames' refined values instead of the model's (the shipped
     model's articulation is far better than its global trajectory: MODEL_CARD.md).
+    `follow_evidence`: solve for the soft 2D evidence; an edit of a motion that already follows it
+    passes False, so only the pins and drags (and their fade) change it.
     """
     w = weights or RefineWeights()
     s, t, _ = pose.shape
@@ -193,53 +199,107 @@ def refine_motion(
     obs3[~free] = False
     obs2[~free] = False
     obs2 &= ~obs3  # 3D wins where a joint has both
-    hard2 = np.zeros(t, bool) if targets.kp2d_hard is None else np.asarray(targets.kp2d_hard, bool)
-    key = obs3.any(-1) | (obs2.any(-1) & hard2)
-    soft = obs2.any(-1) & ~hard2 & ~key
+    hard2 = (
+        np.zeros((t, 21), bool) if targets.kp2d_hard is None else np.asarray(targets.kp2d_hard, bool) & obs2
+    )
+    key = obs3.any(-1) | hard2.any(-1)
+    # Residual weights (squared in the cost): on key frames a drag counts fully, the other 2D
+    # keypoints of that frame only as much as detector evidence does elsewhere.
+    w2_entries = np.where(hard2, 1.0, np.sqrt(w.kp2d_soft / w.kp2d)) * obs2
     offsets = np.full((s, t, PARAMS), np.nan)
     offsets[:, ~editable] = 0.0
     if locked.any():
         offsets[:, locked] = fixed[:, locked] - theta[:, locked]
     betas_t = torch.as_tensor(betas, dtype=dtype)[None]
     K = torch.as_tensor(targets.K, dtype=dtype) if targets.K is not None else None
-    for frames, w2, smooth in (
-        (np.flatnonzero(key), w.kp2d, 0.0),
-        (np.flatnonzero(soft), w.kp2d_soft, w.soft_smoothing),
-    ):
-        if len(frames) == 0:
-            continue
-        base = torch.as_tensor(theta[:, frames].reshape(-1, PARAMS), dtype=dtype)
+    obs3_f = obs3.astype(np.float64)
+    kp3d_t = None if targets.kp3d is None else np.array(targets.kp3d, dtype=np.float64)
+    if not follow_evidence and key.any():
+        # An edit: the joints nobody pinned keep their 3D place (weakly), or a pin could slide the
+        # whole hand along the camera rays, which 2D evidence cannot see.
+        kf = np.flatnonzero(key)
+        th = torch.as_tensor(theta[0, kf], dtype=dtype)
+        with torch.no_grad():
+            _, current = hand.forward_keypoints(
+                th[:, 3:48],
+                th[:, :3],
+                torch.as_tensor(betas, dtype=dtype)[None].expand(len(kf), -1),
+                th[:, 48:],
+            )
+        if kp3d_t is None:
+            kp3d_t = np.zeros((t, 21, 3))
+        anchor = np.zeros((t, 21), bool)
+        anchor[kf] = ~obs3[kf] & ~hard2[kf]
+        kp3d_t[kf] = np.where(anchor[kf, :, None], current.numpy(), kp3d_t[kf])
+        obs3_f = np.where(anchor, ANCHOR_WEIGHT, obs3_f)
 
-        def rep(a: np.ndarray | None, idx: np.ndarray = frames) -> torch.Tensor | None:
-            if a is None:
-                return None
-            return torch.as_tensor(np.nan_to_num(a[idx]), dtype=dtype).repeat(s, *([1] * (a.ndim - 1)))
+    def solve(
+        frames: np.ndarray,
+        start: np.ndarray,
+        w2: float,
+        m2: np.ndarray,
+        use3d: bool,
+        active: torch.Tensor | None,
+    ) -> np.ndarray:
+        """LM offsets (S,F,51) from `start` (S,F,51), in chunks so memory stays bounded."""
+        out = np.zeros_like(start)
+        for c in range(0, len(frames), CHUNK_FRAMES):
+            sel = frames[c : c + CHUNK_FRAMES]
 
-        args = (
-            rep(targets.kp3d),
-            rep(obs3.astype(np.float64)),
-            rep(targets.kp2d),
-            rep(obs2.astype(np.float64)),
-            K,
-        )
-        delta = torch.zeros_like(base)
-        if smooth > 0:
-            # Detector evidence: place the whole hand first (6 DOF, smoothed over time), so the
-            # per-frame articulation solve starts near one consistent answer instead of landing in
-            # a different local minimum every frame.
-            glob = torch.zeros(PARAMS, dtype=torch.bool)
-            glob[:3] = True
-            glob[48:] = True
-            d1 = _solve_frames(hand, base, betas_t, *args, w.kp3d, w2, w.magnitude, w.iterations, active=glob)
-            d1 = d1.numpy().reshape(s, len(frames), PARAMS)
-            if len(frames) > 2:
-                d1 = gaussian_filter1d(d1, smooth, axis=1, mode="nearest")
-            delta = torch.as_tensor(d1.reshape(-1, PARAMS), dtype=dtype)
-        d2 = _solve_frames(hand, base + delta, betas_t, *args, w.kp3d, w2, w.magnitude, w.iterations)
-        d2 = d2.numpy().reshape(s, len(frames), PARAMS)
-        if smooth > 0 and len(frames) > 2:
-            d2 = gaussian_filter1d(d2, smooth, axis=1, mode="nearest")
-        offsets[:, frames] = delta.numpy().reshape(s, len(frames), PARAMS) + d2
+            def rep(a: np.ndarray | None, sel: np.ndarray = sel) -> torch.Tensor | None:
+                if a is None:
+                    return None
+                return torch.as_tensor(np.nan_to_num(a[sel]), dtype=dtype).repeat(s, *([1] * (a.ndim - 1)))
+
+            base = torch.as_tensor(start[:, c : c + len(sel)].reshape(-1, PARAMS), dtype=dtype)
+            d = _solve_frames(
+                hand, base, betas_t, rep(kp3d_t) if use3d else None, rep(obs3_f), rep(targets.kp2d),
+                rep(m2), K, w.kp3d, w2, w.magnitude, w.iterations, active=active,
+            )  # fmt: skip
+            out[:, c : c + len(sel)] = d.numpy().reshape(s, len(sel), PARAMS)
+        return out
+
+    # 1. Detector evidence on every frame that has it (key frames included): place the whole hand
+    # first (6 DOF, smoothed over time), so the per-frame articulation solve starts near one
+    # consistent answer instead of landing in a different local minimum every frame; then all.
+    evidence = np.flatnonzero(obs2.any(-1) & free)
+    soft_delta = np.zeros((s, t, PARAMS))
+    if len(evidence) and not follow_evidence:
+        offsets[:, evidence] = 0.0  # an edit: the motion shown already follows the evidence
+    elif len(evidence):
+        m2 = obs2.astype(np.float64)
+        glob = torch.zeros(PARAMS, dtype=torch.bool)
+        glob[:3] = True
+        glob[48:] = True
+        d1 = solve(evidence, theta[:, evidence], w.kp2d_soft, m2, False, glob)
+        if len(evidence) > 2:
+            d1 = gaussian_filter1d(d1, w.soft_smoothing, axis=1, mode="nearest")
+        d2 = solve(evidence, theta[:, evidence] + d1, w.kp2d_soft, m2, False, None)
+        if len(evidence) > 2:
+            d2 = gaussian_filter1d(d2, w.soft_smoothing, axis=1, mode="nearest")
+        soft_delta[:, evidence] = d1 + d2
+        offsets[:, evidence] = soft_delta[:, evidence]
+    # 2. Key frames (pins, drags) from there, exactly; their extra correction fades out over
+    # `key_radius` frames into the evidence around them, so a pin bends the motion, not one frame.
+    keys = np.flatnonzero(key)
+    if len(keys):
+        start = theta[:, keys] + soft_delta[:, keys]
+        extra = solve(keys, start, w.kp2d, w2_entries, True, None)
+        offsets[:, keys] = soft_delta[:, keys] + extra
+        near = evidence[~key[evidence]]
+        if len(near):
+            points = {int(k): extra[:, i] for i, k in enumerate(keys)}
+            for k in keys:
+                for z in (k - w.key_radius, k + w.key_radius):
+                    if 0 <= z < t and np.abs(keys - z).min() >= w.key_radius:
+                        points.setdefault(int(z), np.zeros((s, PARAMS)))
+            times = np.array(sorted(points))
+            values = np.stack([points[int(z)] for z in times], axis=1)
+            bump = (
+                PchipInterpolator(times, values, axis=1, extrapolate=False)(near) if len(times) > 1 else None
+            )
+            if bump is not None:
+                offsets[:, near] += np.nan_to_num(bump)
     known = ~np.isnan(offsets[0, :, 0])
     if known.all():
         full = offsets

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from engine.errors import UniHandError
 from engine.motion.types import Conditions, HandMotion
 
@@ -43,6 +45,9 @@ class InfillRequest:
     seed: int = 0
     steps: int = 10
     guidance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GUIDANCE))
+    # (T,21) bool: 2D keypoints that are the user's drags, met within 2 px. Every other 2D keypoint
+    # is evidence (a detector's) and is followed softly, so its jitter does not come through.
+    kp2d_hard: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         t = self.conditions.num_frames
@@ -56,6 +61,12 @@ class InfillRequest:
             raise ValueError(f"samples: expected >= 1, got {self.samples}")
         if self.steps < 1:
             raise ValueError(f"steps: expected >= 1, got {self.steps}")
+        if self.kp2d_hard is not None:
+            hard = np.asarray(self.kp2d_hard)
+            if hard.shape != (t, 21) or hard.dtype != np.bool_:
+                raise ValueError(f"kp2d_hard: expected a ({t}, 21) bool mask, got {hard.shape} {hard.dtype}")
+            if self.conditions.kp2d is None and hard.any():
+                raise ValueError("kp2d_hard: marks 2D keypoints but the conditions have none")
         unknown = set(self.guidance) - set(MODALITIES)
         if unknown:
             raise ValueError(f"guidance: unknown modality {sorted(unknown)[0]!r}; known: {MODALITIES}")

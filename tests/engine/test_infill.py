@@ -59,15 +59,21 @@ def test_pins_met_locality_and_no_pop(infiller: DiffusionInfiller, clip: Conditi
     far[60 - infiller.margin : 63 + infiller.margin] = False
     assert change[far].max() < 1.0
     assert result.changed == (60 - infiller.margin, 63 + infiller.margin)
-    # No pop: the edit's acceleration stays of the order of the motion's own.
-    acc = np.linalg.norm(np.diff(moved.joints - base.joints, 2, axis=0), axis=-1).max() * 1000
-    assert acc < 5.0
+    # No pop: the edit adds no acceleration beyond the order of the motion's own (the shipped
+    # model's output is itself jittery: MODEL_CARD.md), and nothing at the window's edges.
+    acc = np.linalg.norm(np.diff(moved.joints - base.joints, 2, axis=0), axis=-1).max(axis=1) * 1000
+    own = np.linalg.norm(np.diff(base.joints, 2, axis=0), axis=-1).max(axis=1) * 1000
+    assert acc.max() < 2 * own[40:80].max()
+    assert acc[:20].max() < 1e-6 and acc[-20:].max() < 1e-6
 
 
 def test_2d_drags_met(infiller: DiffusionInfiller, clip: Conditions, base) -> None:
     kp2d = np.array(clip.kp2d)
     kp2d[40, 12] += [12.0, -8.0]  # drag the middle fingertip 14 px
-    result = infiller(InfillRequest(clip.replace(kp2d=kp2d), previous=base, frames=(40, 41), steps=6))
+    hard = np.zeros((120, 21), bool)
+    hard[40, 12] = True
+    request = InfillRequest(clip.replace(kp2d=kp2d), previous=base, frames=(40, 41), steps=6, kp2d_hard=hard)
+    result = infiller(request)
     uv = np.asarray(clip.camera().project(result.motion.joints[40, 12]))
     assert np.linalg.norm(uv - kp2d[40, 12]) < 2.0
 
