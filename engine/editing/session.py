@@ -462,6 +462,8 @@ class Session:
             seed=s.seed,
             steps=s.steps,
             guidance=dict(s.guidance),
+            # The user's drags are met exactly; detections are evidence (engine/editing/refine.py).
+            kp2d_hard=track.arrays["drag2d_mask"].copy() if track.image_size is not None else None,
         )
         return EditTicket(hand, self.revision, request, label)
 
