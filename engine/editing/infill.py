@@ -257,6 +257,16 @@ class DiffusionInfiller:
         t, w, s_count = track.frames, self.config.window, request.samples
         es, ee, a, b = self._plan_range(request, track, plan)
         starts = self._windows(a, b)
+        seen = np.zeros(t, dtype=bool)
+        for mask in (track.kp2d_mask, track.kp3d_mask):
+            if mask is not None:
+                seen |= mask.any(axis=1)
+        editing = track.previous_pose is not None and request.frames is not None
+        if editing and seen[es:ee].all() and s_count == 1:
+            # Every frame of the edit is observed, so the shown motion is kept there and a new
+            # sample would be discarded (below): skip sampling, refine only. Pins and drags, the
+            # common edits, take milliseconds instead of a diffusion run.
+            starts = []
         pose = np.zeros((s_count, t, 48))
         transl = np.zeros((s_count, t, 3))
         if track.previous_pose is not None:
@@ -328,15 +338,11 @@ class DiffusionInfiller:
             done[tgt] = True
         editable = np.zeros(t, dtype=bool)
         editable[a:b] = True
-        if track.previous_pose is not None and request.frames is not None:
+        if editing:
             # An edit keeps the motion shown wherever the frame is observed (the refinement then
             # bends it to the new pins and drags); the new sample is taken only on unobserved frames
             # of the edit range, faded in over a few frames. The shipped model is far better at
             # filling what nobody saw than at re-estimating what is seen (MODEL_CARD.md).
-            seen = np.zeros(t, dtype=bool)
-            for mask in (track.kp2d_mask, track.kp3d_mask):
-                if mask is not None:
-                    seen |= mask.any(axis=1)
             weight = np.zeros(t)
             weight[es:ee] = ~seen[es:ee]
             weight = np.clip(gaussian_filter1d(weight, 3.0) * 1.5, 0.0, 1.0)
