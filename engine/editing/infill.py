@@ -89,7 +89,7 @@ class DiffusionInfiller:
         model: UniHand,
         hand_model: str = "default",
         device: str | torch.device = "cpu",
-        margin: int = 30,
+        margin: int = 16,
         overlap: int = 30,
         refine: RefineWeights | None = None,
     ) -> None:
@@ -276,6 +276,8 @@ class DiffusionInfiller:
         latents = torch.zeros(s_count, t, self.config.latent_dim, device=self.device)
         total = len(starts) * request.steps
         step0 = 0
+        if progress is not None and total:
+            progress(0, total, None)  # started
         for wi, start in enumerate(starts):
             length = min(w, t - start)
             batch = self._window_batch(track, start, length)
@@ -388,7 +390,11 @@ class DiffusionInfiller:
         )  # fmt: skip
         joints = kp.numpy().reshape(s, t, 21, 3)
         if track.previous_joints is not None:
-            joints[:, ~editable] = track.previous_joints[~editable]
+            # Frames whose parameters did not change keep the shown joints bit for bit.
+            same_pose = (pose == track.previous_pose[None]).all(-1)
+            same = same_pose & (transl == track.previous_transl[None]).all(-1)
+            keep = ~editable[None] | same
+            joints = np.where(keep[..., None, None], track.previous_joints[None], joints)
         if cond.handedness == "left":
             right_wrist, left_wrist = self._rest_wrists(track.betas)
             pose = mirror_axis_angle(pose)
