@@ -16,6 +16,7 @@ stops at its next step.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import time
@@ -128,8 +129,12 @@ def serve(conn, latest, factory_spec: str = DEFAULT_FACTORY) -> None:
     """The child process's main loop (multiprocessing target)."""
     import torch
 
-    # Leave a core to the GUI on small machines.
+    # Leave a core to the GUI on small machines, and let the GUI win when both want the CPU:
+    # inference is background work, a stalled event loop is what a user feels.
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(10)
     try:
         engine = _Engine(conn, latest, factory_spec)
     except Exception as exc:
