@@ -37,7 +37,6 @@ from engine.editing.request import (
     InfillResult,
     ProgressFn,
 )
-from engine.errors import UniHandError
 from engine.hand import create_hand_model, get_hand_model_data
 from engine.hand.mirror import mirror_axis_angle, mirror_pixels, mirror_points, mirror_transl
 from engine.model.unihand import UniHand
@@ -49,10 +48,6 @@ MODEL_FPS = 30.0
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "model"
 DEFAULT_VAE = ASSETS / "unihand_vae.safetensors"
 DEFAULT_DENOISER = ASSETS / "unihand_denoiser.safetensors"
-
-
-class InfillError(UniHandError):
-    """The request cannot be infilled (the message says why)."""
 
 
 @dataclass

@@ -26,8 +26,6 @@ from engine.model.features import (
 )
 from engine.model.vae import MODALITIES, JointVAE
 
-CHANNEL_INDEX = {"kp2d": 0, "kp3d": 1, "mano": 2}
-
 
 def condition_inputs(
     batch: dict[str, torch.Tensor], config: ModelConfig
