@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.model.rope import apply_rope
+from engine.model.rope import Rotation, apply_rope, rope_rotation
 
 
 class Attention(nn.Module):
@@ -29,8 +29,8 @@ class Attention(nn.Module):
         self,
         x: torch.Tensor,
         memory: torch.Tensor | None = None,
-        q_angles: torch.Tensor | None = None,
-        k_angles: torch.Tensor | None = None,
+        q_angles: torch.Tensor | Rotation | None = None,
+        k_angles: torch.Tensor | Rotation | None = None,
         key_padding: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x (B,N,D) attends to `memory` (B,M,D) or to itself; angles rotate queries / keys (RoPE).
@@ -39,6 +39,11 @@ class Attention(nn.Module):
         """
         b, n, d = x.shape
         src = x if memory is None else memory
+        if src.shape[1] == 1 and key_padding is None:
+            # One key: its softmax weight is exactly 1, so every query gets its value (the denoiser's
+            # cross-attention to the vision null token when there is no video).
+            v = self.kv(src)[..., d:]
+            return self.out(v).expand(b, n, d)
         h = self.heads
         q = self.q(x).reshape(b, n, h, d // h).transpose(1, 2)
         k, v = self.kv(src).reshape(b, src.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)
@@ -80,11 +85,11 @@ class Block(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        angles: torch.Tensor | None = None,
+        angles: torch.Tensor | Rotation | None = None,
         key_padding: torch.Tensor | None = None,
         cond: torch.Tensor | None = None,
         memory: torch.Tensor | None = None,
-        memory_angles: torch.Tensor | None = None,
+        memory_angles: torch.Tensor | Rotation | None = None,
         memory_padding: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if self.adaptive:
@@ -125,6 +130,9 @@ class Stack(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, **kwargs: torch.Tensor | None) -> torch.Tensor:
+        for name in ("angles", "memory_angles"):
+            if isinstance(kwargs.get(name), torch.Tensor):
+                kwargs[name] = rope_rotation(kwargs[name])
         for block in self.blocks:
             x = block(x, **kwargs)
         return self.norm(x)

@@ -24,10 +24,19 @@ def rope_angles_3d(t: torch.Tensor, h: torch.Tensor, w: torch.Tensor, dim: int) 
     return torch.cat([rope_angles(t, time_dim), rope_angles(h, part), rope_angles(w, part)], dim=-1)
 
 
-def apply_rope(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pairs (2i, 2i+1) of `x` (..., N, dim) by `angles` (N, dim/2) or broadcastable."""
+Rotation = tuple[torch.Tensor, torch.Tensor]
+
+
+def rope_rotation(angles: torch.Tensor) -> Rotation:
+    """(cos, sin) of `angles`: computed once per forward pass and shared by every layer."""
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, angles: torch.Tensor | Rotation) -> torch.Tensor:
+    """Rotate channel pairs (2i, 2i+1) of `x` (..., N, dim) by `angles` (N, dim/2) or broadcastable,
+    given as angles or as their `rope_rotation`."""
     x_pairs = x.float().reshape(*x.shape[:-1], -1, 2)
-    cos, sin = angles.cos(), angles.sin()
+    cos, sin = angles if isinstance(angles, tuple) else rope_rotation(angles)
     a, b = x_pairs[..., 0], x_pairs[..., 1]
     out = torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1)
     return out.reshape(x.shape).to(x.dtype)
