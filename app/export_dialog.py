@@ -1,5 +1,5 @@
 """Export dialog: every format of engine.export (FBX, GLB, BVH, NPZ), run off the GUI thread with
-a busy progress bar; errors are shown in the dialog, never in a blocking box."""
+the exporter's stages in a progress bar; errors are shown in the dialog, never in a blocking box."""
 
 from __future__ import annotations
 
@@ -21,37 +21,30 @@ from PySide6.QtWidgets import (
 
 
 def export_formats() -> dict[str, str]:
-    """Suffix -> description, from engine.export when it is there (else NPZ only)."""
-    try:
-        from engine.export import FORMATS
-    except ImportError:
-        return {".npz": "UniHand motion file (unihand.motion/1)"}
+    """Suffix -> description of every format engine.export writes."""
+    from engine.export import FORMATS
+
     return dict(FORMATS)
 
 
 class ExportJob(QThread):
     done = Signal(str)
     failed = Signal(str)
+    progressed = Signal(int, str)  # percent, the exporter's stage
 
     def __init__(self, motions: list, path: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.motions, self.path = motions, path
 
     def run(self) -> None:
-        try:
-            try:
-                from engine.export import export_motions
-            except ImportError:
-                export_motions = None
-            if export_motions is None:
-                from engine.motion.io import save_motion
+        from engine.export import export_motions
 
-                save_motion(self.path, self.motions[0])
-                self.done.emit(f"Exported {self.path}")
-                return
+        try:
             suffix = Path(self.path).suffix.lower()
             motions = self.motions[:1] if suffix in (".npz",) else self.motions
-            result = export_motions(motions, self.path)
+            result = export_motions(
+                motions, self.path, lambda f, label: self.progressed.emit(round(100 * f), label)
+            )
             notes = "; ".join(result.notes)
             self.done.emit(
                 f"Exported {result.frames} frames ({', '.join(result.hands)}) to {result.path}"
@@ -75,7 +68,7 @@ class ExportDialog(QDialog):
         self.path = QLineEdit(str(Path(default_dir) / f"motion{next(iter(self.formats))}"))
         self.format.currentIndexChanged.connect(self._format_changed)
         self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
+        self.progress.setRange(0, 100)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.export_button = QPushButton("Export")
@@ -97,6 +90,7 @@ class ExportDialog(QDialog):
         self.job: ExportJob | None = None
         self.result_message: str | None = None
         self.error: str | None = None
+        self.stages: list[str] = []  # the last export's progress stages, in order
 
     def _format_changed(self) -> None:
         suffix = self.format.currentData()
@@ -104,24 +98,30 @@ class ExportDialog(QDialog):
 
     def start(self) -> None:
         self.export_button.setEnabled(False)
-        self.progress.setRange(0, 0)  # busy: the writers report no steps
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
         self.status.setText("Exporting…")
+        self.stages: list[str] = []
         self.result_message = self.error = None
         self.job = ExportJob(self.motions, self.path.text(), self)
         self.job.done.connect(self._done)
         self.job.failed.connect(self._failed)
+        self.job.progressed.connect(self._progressed)
         self.job.start()
+
+    def _progressed(self, percent: int, stage: str) -> None:
+        self.stages.append(stage)
+        self.progress.setValue(percent)
+        self.status.setText(f"Exporting: {stage}…")
 
     def _done(self, message: str) -> None:
         self.result_message = message
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
+        self.progress.setValue(100)
         self.status.setText(message)
         self.export_button.setEnabled(True)
 
     def _failed(self, message: str) -> None:
         self.error = message
-        self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.status.setText(f"Export failed: {message}")
         self.export_button.setEnabled(True)

@@ -8,7 +8,7 @@ so a bad input, an unwritable folder or a full disk leaves no partial file behin
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,8 @@ FORMATS: dict[str, str] = {
 }
 
 PathLike = str | os.PathLike[str]
+# progress(fraction 0-1, what is happening): stages, not frames; FBX reports Blender's own stages.
+ExportProgress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,22 @@ def _check_hands(motions: Sequence[HandMotion], suffix: str) -> None:
             raise ExportError(f"BVH has one frame count for the whole file; the hands have {frames} frames")
 
 
-def export_motions(motions: Sequence[HandMotion | PathLike], output: PathLike) -> ExportResult:
+def export_motions(
+    motions: Sequence[HandMotion | PathLike], output: PathLike, progress: ExportProgress | None = None
+) -> ExportResult:
     """Write the motion(s) to `output`, the format chosen by its suffix (see FORMATS)."""
+
+    def report(fraction: float, label: str) -> None:
+        if progress is not None:
+            progress(fraction, label)
+
     out = Path(output)
     suffix = out.suffix.lower()
     if suffix not in FORMATS:
         raise ExportError(f"{out}: unknown export format {out.suffix!r}; use one of {', '.join(FORMATS)}")
     if out.is_dir():
         raise ExportError(f"{out}: is a folder; give a file name ending in {suffix}")
+    report(0.0, "checking the motion")
     loaded = [_load(m) for m in motions]
     _check_hands(loaded, suffix)
     # Right hand first, so a file's hand order never depends on argument order.
@@ -79,6 +89,7 @@ def export_motions(motions: Sequence[HandMotion | PathLike], output: PathLike) -
     if suffix == ".npz":
         from engine.motion.io import save_motion
 
+        report(0.5, "writing the motion file")
         try:
             save_motion(out, loaded[0])
         except OSError as exc:
@@ -86,6 +97,7 @@ def export_motions(motions: Sequence[HandMotion | PathLike], output: PathLike) -
     else:
         from engine.export.rig import build_rig
 
+        report(0.05, "building the rig")
         rigs = [build_rig(m) for m in loaded]
         if any(r.pose_correctives_dropped for r in rigs) and suffix != ".bvh":
             notes.append(
@@ -95,16 +107,20 @@ def export_motions(motions: Sequence[HandMotion | PathLike], output: PathLike) -
         if suffix == ".glb":
             from engine.export.gltf import glb_bytes
 
+            report(0.5, "writing the GLB")
             write_bytes_atomic(out, glb_bytes(rigs))
         elif suffix == ".bvh":
             from engine.export.bvh import bvh_text
 
             notes.append("BVH holds the skeleton only (no mesh)")
+            report(0.5, "writing the BVH")
             write_bytes_atomic(out, bvh_text(rigs).encode("ascii"))
         else:
             from engine.export.fbx import write_fbx
 
-            write_fbx(out, rigs)
+            report(0.15, "starting Blender")
+            write_fbx(out, rigs, lambda f, label: report(0.15 + 0.85 * f, label))
+    report(1.0, "done")
     return ExportResult(
         path=out,
         format=suffix[1:],

@@ -136,9 +136,15 @@ def _build_hand(bpy, scene, arrays, h: int, names: list[str], side: str) -> None
         curve(f'pose.bones["{names[0]}"].location', k, root_loc[:, k])
 
 
+def _progress(fraction: float, label: str) -> None:
+    """A line the application reads as the export's progress (engine/export/fbx.py)."""
+    print(f"UNIHAND-PROGRESS {fraction:.3f} {label}", flush=True)
+
+
 def export_fbx(job: dict) -> None:
     import bpy
 
+    _progress(0.1, "Blender started")
     arrays = dict(np.load(job["arrays"], allow_pickle=False))
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
@@ -151,7 +157,9 @@ def export_fbx(job: dict) -> None:
     scene.frame_end = max(job["frames"]) - 1
     for h, hand in enumerate(job["hands"]):
         _build_hand(bpy, scene, arrays, h, hand["names"], hand["side"])
+        _progress(0.1 + 0.5 * (h + 1) / len(job["hands"]), f"built the {hand['side']} hand")
     scene.frame_set(0)
+    _progress(0.6, "writing the FBX")
     bpy.ops.export_scene.fbx(
         filepath=job["output"],
         check_existing=False,

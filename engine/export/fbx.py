@@ -9,13 +9,16 @@ target; this process then renames it into place (nothing half-written, engine/ex
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,33 +26,63 @@ from engine.export.atomic import ExportError, atomic_path
 from engine.export.rig import DISTAL_JOINTS, HandRig
 from engine.export.tools import require_blender_python
 
+if TYPE_CHECKING:
+    from engine.export.api import ExportProgress
+
 WORKER = Path(__file__).with_name("blender_worker.py")
 # Blender starts in about a second; a 1,000-frame hand exports in a few. Anything near this is hung.
 TIMEOUT_S = 600
 
 
-def _run_worker(mode: str, job: dict, folder: Path) -> None:
+PROGRESS_PREFIX = "UNIHAND-PROGRESS "  # worker stdout lines: prefix, fraction 0-1, a label
+
+
+def _run_worker(mode: str, job: dict, folder: Path, progress: ExportProgress | None = None) -> None:
     python = require_blender_python()
     job_path = folder / "job.json"
     job_path.write_text(json.dumps(job))
     # -I: ignore PYTHONPATH / user site, so nothing from the application's environment leaks in.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    # One merged stream, read line by line: the worker's progress arrives as it happens, and
+    # neither pipe can fill up and stall Blender.
+    proc = subprocess.Popen(
+        [str(python), "-I", str(WORKER), mode, str(job_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=folder,
+    )
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        proc.kill()
+
+    timer = threading.Timer(TIMEOUT_S, kill)
+    timer.start()
+    tail: collections.deque[str] = collections.deque(maxlen=50)
     try:
-        out = subprocess.run(
-            [str(python), "-I", str(WORKER), mode, str(job_path)],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-            env=env,
-            cwd=folder,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ExportError(f"Blender did not finish within {TIMEOUT_S} s") from exc
-    if out.returncode != 0:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(PROGRESS_PREFIX):
+                fraction, _, label = line[len(PROGRESS_PREFIX) :].strip().partition(" ")
+                if progress is not None:
+                    progress(float(fraction), label)
+            elif line.strip():
+                tail.append(line.rstrip())
+        returncode = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:  # the reader failed (a progress callback raised): do not leave it running
+            proc.kill()
+            proc.wait()
+    if killed.is_set():
+        raise ExportError(f"Blender did not finish within {TIMEOUT_S} s")
+    if returncode != 0:
         # The last line of Blender's output names the exception; the traceback is for developers.
-        lines = [line for line in (out.stderr or out.stdout).splitlines() if line.strip()]
-        reason = lines[-1].strip() if lines else "no output"
-        raise ExportError(f"Blender failed ({mode}, exit {out.returncode}): {reason}")
+        reason = tail[-1].strip() if tail else "no output"
+        raise ExportError(f"Blender failed ({mode}, exit {returncode}): {reason}")
 
 
 def _job_arrays(rigs: Sequence[HandRig]) -> dict[str, np.ndarray]:
@@ -71,8 +104,9 @@ def _job_arrays(rigs: Sequence[HandRig]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def write_fbx(path: Path, rigs: Sequence[HandRig]) -> Path:
-    """Write the hands in `rigs` (one armature + skinned mesh each, one take) to `path`."""
+def write_fbx(path: Path, rigs: Sequence[HandRig], progress: ExportProgress | None = None) -> Path:
+    """Write the hands in `rigs` (one armature + skinned mesh each, one take) to `path`;
+    `progress(fraction, label)` follows Blender's stages."""
     require_blender_python()  # fail before any work when Blender is missing
     with tempfile.TemporaryDirectory(prefix="unihand-fbx-") as tmp, atomic_path(path) as target:
         folder = Path(tmp)
@@ -84,7 +118,7 @@ def write_fbx(path: Path, rigs: Sequence[HandRig]) -> Path:
             "frames": [r.num_frames for r in rigs],
             "hands": [{"names": list(r.names), "side": r.side} for r in rigs],
         }
-        _run_worker("export", job, folder)
+        _run_worker("export", job, folder, progress)
         if not target.is_file():
             raise ExportError(f"{path}: Blender reported success but wrote no file")
     return path

@@ -250,7 +250,31 @@ def test_export_dialog_writes_the_motion(window: MainWindow, qtbot, tmp_path: Pa
     assert dialog.error is None, dialog.error
     loaded = load_motion(tmp_path / "take1.npz")
     np.testing.assert_allclose(loaded.joints, window.track.arrays["joints"])
-    assert dialog.format.count() >= 1
+    assert dialog.format.count() == 4
+    assert dialog.stages[0] == "checking the motion" and dialog.progress.value() == 100
+
+
+def test_export_dialog_shows_blenders_stages_for_fbx(window: MainWindow, qtbot, tmp_path: Path) -> None:
+    from engine.export.fbx import inspect_in_blender
+    from engine.export.tools import blender_python
+    from tests.engine.test_export import require_tool
+
+    require_tool(blender_python() is not None, "Blender as a module (bpy 5.0.1, own environment)")
+    dialog = ExportDialog([window.track.motion()], window, str(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.format.setCurrentIndex(dialog.format.findData(".fbx"))
+    dialog.path.setText(str(tmp_path / "take1.fbx"))
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.result_message is not None or dialog.error is not None, timeout=120_000)
+    assert dialog.error is None, dialog.error
+    # The bar moved through Blender's own stages, in order, to the end.
+    assert dialog.stages == [
+        "checking the motion", "building the rig", "starting Blender", "Blender started",
+        "built the right hand", "writing the FBX", "done",
+    ]  # fmt: skip
+    assert dialog.progress.value() == 100
+    view = inspect_in_blender(tmp_path / "take1.fbx", window.track.fps, max_frames=2)
+    assert view.keyed_frames[2] == window.track.num_frames
 
 
 def test_a_crashed_engine_is_reported_and_restarted(window: MainWindow, qtbot) -> None:
