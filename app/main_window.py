@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.autosave import Autosaver
 from app.commands import SessionCommand
 from app.demo_loader import DEMO_VIDEO, DemoClip, DemoLoader, fresh_demo_session
 from app.engine_process import DEFAULT_FACTORY
@@ -41,6 +42,7 @@ from app.worker import EngineWorker, JobResult
 GENERATIVE = ("drag_keypoint", "clear_drag", "pin_joint", "unpin_joint", "regenerate")
 ONION_OFFSET = 4
 PROGRESS_AFTER_S = 0.25  # show a job's progress once it has run this long
+REDRAW_DURING_JOB_S = 0.2  # then redraw the progress bar, and a preview, at most this often
 REFRESH_AFTER_MS = 40  # after a result: the mesh at once, the other views this much later
 
 
@@ -80,10 +82,13 @@ class MainWindow(QMainWindow):
         self._job_session: dict[int, object] = {}  # job id -> the session it was made for
         self._latency_start: float | None = None
         self._progress_total = 1
+        self._progress_drawn = self._preview_drawn = 0.0
         self._status_later: str | None = None
         self._latest_job = 0
         self._quiet = False
         self.recovery = RecoveryFile(recovery_dir)
+        self.autosaver = Autosaver(self.recovery, self)
+        self.autosaver.failed.connect(lambda message: self.notify_error(f"Autosave failed: {message}"))
 
         self._build_widgets()
         self._build_actions()
@@ -521,18 +526,29 @@ class MainWindow(QMainWindow):
 
     def _on_progress(self, job: int, step: int, total: int) -> None:
         # Quick edits finish before the bar would be read: drawing it would only cost a repaint.
+        # Later, at most a few repaints a second: with software GL each one composes the whole
+        # window (15-35 ms), and back to back they would stall input during a long job.
         started = self._job_started.get(job)
         self._progress_total = total
+        now = time.perf_counter()
         if (
             job == self._latest_job
             and started is not None
-            and time.perf_counter() - started > PROGRESS_AFTER_S
+            and now - started > PROGRESS_AFTER_S
+            and (now - self._progress_drawn > REDRAW_DURING_JOB_S or step == total)
         ):
+            self._progress_drawn = now
             self.progress.setRange(0, total)
             self.progress.setValue(step)
 
     def _on_preview(self, job: int, motion) -> None:
-        if job == self._latest_job and motion.num_frames > self.frame:
+        now = time.perf_counter()
+        if (
+            job == self._latest_job
+            and motion.num_frames > self.frame
+            and now - self._preview_drawn > REDRAW_DURING_JOB_S
+        ):
+            self._preview_drawn = now
             self.viewport.set_skeleton(motion.joints[self.frame])
 
     def _on_job_finished(self, res: JobResult) -> None:
@@ -701,7 +717,7 @@ class MainWindow(QMainWindow):
             return False
         self.session_path = str(path)
         self.undo_stack.setClean()
-        self.recovery.clear()
+        self.autosaver.clear()
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
@@ -736,12 +752,15 @@ class MainWindow(QMainWindow):
         self.export = ExportDialog([self.session.track(h).motion() for h in hands], self, default_dir)
         self.export.open()
 
-    def autosave(self) -> bool:
-        """Write the recovery file if there are unsaved changes (timer; also on close)."""
+    def autosave(self, wait: bool = False) -> bool:
+        """Write the recovery file if there are unsaved changes: in the background on the timer,
+        synchronously with `wait` (on close). False if nothing was written or queued."""
         if self.session is None or not self.session.dirty:
             return False
+        if not wait:
+            return self.autosaver.save_later(self.session, self.session_path)
         try:
-            self.recovery.save(self.session, self.session_path)
+            self.autosaver.save_now(self.session, self.session_path)
         except Exception as exc:
             self.notify_error(f"Autosave failed: {exc}")
             return False
@@ -771,9 +790,10 @@ class MainWindow(QMainWindow):
         if self.loader is not None:
             self.loader.wait(15_000)
         if self.session is not None and self.session.dirty:
-            self.autosave()  # unsaved edits survive the exit; the next start offers them back
+            self.autosave(wait=True)  # unsaved edits survive the exit; the next start offers them back
         else:
-            self.recovery.clear()
+            self.autosaver.clear()
+        self.autosaver.shutdown()
         super().closeEvent(event)
 
 

@@ -592,6 +592,14 @@ class Session:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the whole session (tracks, settings, history) atomically; returns the path."""
+        out = write_npz_atomic(path, self.snapshot())
+        self.dirty = False
+        return out
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """The session file's arrays, independent of later edits: what `save` writes, and what the
+        app's autosave hands to a background thread (track arrays are edited in place, so they are
+        copied; history arrays are never changed once recorded)."""
         arrays: dict[str, np.ndarray] = {"format": np.array(SESSION_FORMAT)}
         tracks_meta = {}
         for hand, track in self.tracks.items():
@@ -601,8 +609,8 @@ class Session:
                 "num_frames": track.num_frames,
             }
             for key, value in track.arrays.items():
-                arrays[f"track.{hand}.{key}"] = value
-            arrays[f"track.{hand}.betas"] = track.betas
+                arrays[f"track.{hand}.{key}"] = np.array(value)
+            arrays[f"track.{hand}.betas"] = np.array(track.betas)
             if track.image_size is not None:
                 arrays[f"track.{hand}.image_size"] = track.image_size
             if track.K is not None:
@@ -633,9 +641,7 @@ class Session:
             "saved_at": time.time(),
         }
         arrays["header"] = np.array(json.dumps(header))
-        out = write_npz_atomic(path, arrays)
-        self.dirty = False
-        return out
+        return arrays
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Session:
@@ -724,13 +730,15 @@ class RecoveryFile:
 
     def save(self, session: Session, source: str | None = None) -> Path:
         """Write `session` (remembering the file it was opened from) without clearing its dirty flag."""
-        dirty = session.dirty
-        try:
-            session.save(self.path)
-        finally:
-            session.dirty = dirty
+        return self.write(session.snapshot(), source)
+
+    def write(self, snapshot: dict[str, np.ndarray], source: str | None = None) -> Path:
+        """Write a `Session.snapshot` (safe to call from a background thread)."""
+        write_npz_atomic(self.path, snapshot)
         if source is not None:
             self.path.with_suffix(".source").write_text(source, encoding="utf-8")
+        else:
+            self.path.with_suffix(".source").unlink(missing_ok=True)
         return self.path
 
     def exists(self) -> bool:

@@ -124,3 +124,30 @@ def test_edits_of_a_killed_app_are_recovered(qtbot, tmp_path: Path, _isolated_us
     # saving the recovered work clears the recovery file
     assert w.save_session(str(tmp_path / "rescued.npz"))
     assert not RecoveryFile().exists()
+
+
+def test_autosave_writes_in_the_background_and_reports_failures(
+    window: MainWindow, qtbot, tmp_path: Path
+) -> None:
+    """The timer's autosave only snapshots on the GUI thread; the write happens on the autosave
+    thread, and a failed write (here: the folder is a file) reaches the user as a message."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    shipped = window.autosaver.recovery
+    was_dirty = window.session.dirty
+    window.session.dirty = True
+    try:
+        window.autosaver.recovery = RecoveryFile(blocker / "recovery")
+        assert window.autosave()  # queued: returns before the write
+        qtbot.waitUntil(lambda: any("Autosave failed" in m for m in window.messages), timeout=10_000)
+        window.autosaver.recovery = good = RecoveryFile(tmp_path / "recovery")
+        assert window.autosave()
+        window.autosaver.wait()
+        saved, _ = good.load()
+        np.testing.assert_array_equal(saved.track("right").arrays["joints"], window.track.arrays["joints"])
+        assert window.session.dirty  # an autosave is not a save
+    finally:
+        window.autosaver.recovery = shipped
+        window.session.dirty = was_dirty
+        if window.error_box is not None:
+            window.error_box.close()
