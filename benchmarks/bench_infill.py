@@ -2,8 +2,10 @@
 
     python benchmarks/bench_infill.py [--threads 2] [--repeats 20] [--long 10000] [--json OUT]
 
-- edit latency: a 3D pin dragged at a random frame of a 120-frame clip (warm model, previous motion
-  kept, 10 DDIM steps), median and p90 over `repeats`;
+- edit latency (`engine.eval.bench.bench_editing`, what `main.py bench` runs), median and p90 over
+  `repeats`, warm model, previous motion kept, 10 DDIM steps: a 3D pin dragged at a random frame of
+  a 120-frame clip (refinement only), and a sampling edit (10 frames masked and regenerated with a
+  3D pin beside them: both guided modalities);
 - sampling alone: ms per 120-frame window for 10 DDIM steps (the model card's sampling speed);
 - a full infill of a 1,000-frame clip, and the peak resident memory of a separate process that
   infills a `long`-frame clip (10,000 by default: ~110 windows).

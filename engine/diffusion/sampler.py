@@ -5,6 +5,9 @@ over `diffusion_steps`, x0-prediction); the loop is ours so editing can hook int
 
 - per-modality classifier-free guidance: x0 = x0_u + sum_m s_m (x0_m - x0_u), where x0_m sees only
   modality m (and x0_u none). With every scale 1 this is one conditional pass (x0 = x0_all).
+  `guided_steps` limits guidance to the first (noisiest) steps, where it shapes the motion; later
+  steps take the one conditional pass (a guidance interval, Kynkaanniemi et al. 2024), which makes an
+  edit with two guided modalities ~1.6x faster (MODEL_CARD.md has the measurement).
 - inpainting: latent frames known from the motion being edited are written into the x0 estimate
   at every step, so the sample grows around them;
 - progress once per step (with the x0 estimate) and cancellation between steps.
@@ -116,6 +119,7 @@ def ddim_sample(
     progress: Callable[[int, int, torch.Tensor], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     eta: float = 0.0,
+    guided_steps: int | None = None,
 ) -> torch.Tensor:
     """DDIM from pure noise to a clean latent (B,1+T,Z) in `steps` steps (deterministic for a generator)."""
     _, scheduler = make_schedulers(denoiser.config.diffusion_steps)
@@ -127,7 +131,8 @@ def ddim_sample(
         if should_cancel is not None and should_cancel():
             raise SamplingCancelled
         tt = torch.full((shape[0],), int(t), device=device, dtype=torch.long)
-        x0 = guided_x0(denoiser, x, tt, cond, guidance or {})
+        guided = guided_steps is None or i < guided_steps
+        x0 = guided_x0(denoiser, x, tt, cond, guidance or {}) if guided else denoiser(x, tt, cond)
         if inpaint is not None:
             x0 = torch.where(inpaint.known[..., None], inpaint.latents, x0)
         if progress is not None:

@@ -17,6 +17,7 @@ One request (engine/editing/request.py) goes through:
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -45,6 +46,7 @@ from engine.motion.resample import resample_motion
 from engine.motion.types import HandMotion
 
 MODEL_FPS = 30.0
+PREVIEW_EVERY_S = 0.3  # a job of several windows sends the motion so far at most this often
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "model"
 DEFAULT_VAE = ASSETS / "unihand_vae.safetensors"
 DEFAULT_DENOISER = ASSETS / "unihand_denoiser.safetensors"
@@ -87,6 +89,7 @@ class DiffusionInfiller:
         margin: int = 16,
         overlap: int = 30,
         refine: RefineWeights | None = None,
+        guided_fraction: float = 0.3,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -95,6 +98,7 @@ class DiffusionInfiller:
         self.margin = margin
         self.overlap = overlap
         self.refine_weights = refine or RefineWeights()
+        self.guided_fraction = guided_fraction  # of the DDIM steps that run guidance (sampler.py)
         # float64 for the refinement (sub-millimetre pins), float32 on the device for decoding.
         self.hand = create_hand_model(hand_model, "right", dtype=torch.float64)
         self.hand_fast = create_hand_model(hand_model, "right").to(self.device)
@@ -271,6 +275,9 @@ class DiffusionInfiller:
         latents = torch.zeros(s_count, t, self.config.latent_dim, device=self.device)
         total = len(starts) * request.steps
         step0 = 0
+        last_preview = time.perf_counter()
+        editable = np.zeros(t, dtype=bool)
+        editable[a:b] = True
         if progress is not None and total:
             progress(0, total, None)  # started
         for wi, start in enumerate(starts):
@@ -296,7 +303,14 @@ class DiffusionInfiller:
                 keep = torch.as_tensor(in_clip & ((frames < es) | (frames >= ee)), device=self.device)
                 known[:, 1:] |= keep
                 known_latents[:, 1:] = torch.where(keep[:, None], prev[:, 1:], known_latents[:, 1:])
-            overlap = torch.as_tensor(in_clip & done[np.clip(frames, 0, t - 1)], device=self.device)
+            # The overlap with the window before is inpainted, except its last `blend` frames: those
+            # are sampled anew and crossfaded below. Switching windows exactly where inpainted latents
+            # meet sampled ones would show the seam between them (a jump at every window's end).
+            written = in_clip & done[np.clip(frames, 0, t - 1)]
+            blend = min(int(written.sum()), self.overlap // 2)
+            if blend:
+                written[np.flatnonzero(written)[-blend:]] = False
+            overlap = torch.as_tensor(written, device=self.device)
             if overlap.any():
                 idx_t = torch.as_tensor(np.clip(frames, 0, t - 1), device=self.device)
                 known[:, 1:] |= overlap
@@ -317,24 +331,28 @@ class DiffusionInfiller:
                 inpaint=Inpaint(known_latents, known) if known.any() else None,
                 progress=on_step,
                 should_cancel=should_cancel,
+                guided_steps=math.ceil(self.guided_fraction * request.steps),
             )
             step0 += request.steps
             p, tr = self.model.decode(x0)
             p, tr = p.double().cpu().numpy(), tr.double().cpu().numpy()
             sel = np.flatnonzero(in_clip & (frames >= a) & (frames < b))
             tgt = frames[sel]
-            # Crossfade over frames an earlier window already wrote (continuity, no seam).
+            # Frames an earlier window wrote keep its motion up to the last `blend`, then crossfade.
             wgt = np.ones(len(sel))
-            over = done[tgt]
-            if over.any():
-                k = np.flatnonzero(over)
-                wgt[k] = (np.arange(len(k)) + 1) / (len(k) + 1)
+            k = np.flatnonzero(done[tgt])
+            if len(k):
+                wgt[k] = 0.0
+                wgt[k[len(k) - blend :]] = (np.arange(blend) + 1) / (blend + 1)
             pose[:, tgt] = (1 - wgt[:, None]) * pose[:, tgt] + wgt[:, None] * p[:, sel]
             transl[:, tgt] = (1 - wgt[:, None]) * transl[:, tgt] + wgt[:, None] * tr[:, sel]
             latents[:, torch.as_tensor(tgt, device=self.device)] = x0[:, 1 + sel]
             done[tgt] = True
-        editable = np.zeros(t, dtype=bool)
-        editable[a:b] = True
+            now = time.perf_counter()
+            if progress is not None and wi < len(starts) - 1 and now - last_preview > PREVIEW_EVERY_S:
+                # A long job shows its motion so far (unrefined) a few times a second.
+                last_preview = now
+                progress(step0, total, self._to_motion(request, track, plan, pose[:1], transl[:1], editable))
         if editing:
             # An edit keeps the motion shown wherever the frame is observed (the refinement then
             # bends it to the new pins and drags); the new sample is taken only on unobserved frames

@@ -83,8 +83,15 @@ def _demo_conditions(frames: int, seed: int = 0):
 
 
 def bench_editing(repeats: int = 20, steps: int = 10, frames: int = 120, long_frames: int = 1000) -> dict:
-    """Edit latency (a 3D pin dragged at a random frame, warm model, previous motion kept) on a
-    `frames` clip, and one full infill of a `long_frames` clip."""
+    """Edit latencies on a `frames` clip (warm model, previous motion kept) and one full infill of
+    a `long_frames` clip.
+
+    - `edit_latency_*`: a 3D pin dragged at a random frame: the common edit; every frame of it is
+      observed, so it refines without sampling.
+    - `sampling_edit_latency_*`: 10 frames at a random place lose their 2D keypoints (masked) and
+      are regenerated, with a 3D pin just after them: `steps` DDIM steps with both guided
+      modalities (kp2d, kp3d) present, the costliest edit of a 120-frame clip.
+    """
     from engine.editing.infill import load_infiller
     from engine.editing.request import InfillRequest
 
@@ -93,19 +100,32 @@ def bench_editing(repeats: int = 20, steps: int = 10, frames: int = 120, long_fr
     previous = infiller(InfillRequest(cond, steps=steps)).motion
     rng = np.random.default_rng(0)
 
-    def edit() -> None:
-        f = int(rng.integers(0, frames))
-        joint = int(rng.integers(1, 21))
+    def pinned(f: int, joint: int):
         kp3d = np.array(cond.kp3d)
         mask = np.zeros((frames, 21), bool)
         kp3d[f, joint] = previous.joints[f, joint] + rng.normal(0, 0.01, 3)
         mask[f, joint] = True
+        return cond.replace(kp3d=kp3d, kp3d_mask=mask)
+
+    def edit() -> None:
+        f = int(rng.integers(0, frames))
         request = InfillRequest(
-            cond.replace(kp3d=kp3d, kp3d_mask=mask), previous=previous, frames=(f, f + 1), steps=steps
+            pinned(f, int(rng.integers(1, 21))), previous=previous, frames=(f, f + 1), steps=steps
+        )
+        infiller(request)
+
+    def sampling_edit() -> None:
+        f = int(rng.integers(0, frames - 11))
+        masked = pinned(f + 10, int(rng.integers(1, 21)))
+        kp2d_mask = np.array(masked.kp2d_mask)
+        kp2d_mask[f : f + 10] = False
+        request = InfillRequest(
+            masked.replace(kp2d_mask=kp2d_mask), previous=previous, frames=(f, f + 11), steps=steps
         )
         infiller(request)
 
     ms = time_call(edit, repeats)
+    sampling_ms = time_call(sampling_edit, repeats)
     long_cond = _demo_conditions(long_frames, seed=1)
     start = time.perf_counter()
     infiller(InfillRequest(long_cond, steps=steps))
@@ -113,6 +133,8 @@ def bench_editing(repeats: int = 20, steps: int = 10, frames: int = 120, long_fr
     return {
         "edit_latency_ms_p50": float(np.median(ms)),
         "edit_latency_ms_p90": float(np.percentile(ms, 90)),
+        "sampling_edit_latency_ms_p50": float(np.median(sampling_ms)),
+        "sampling_edit_latency_ms_p90": float(np.percentile(sampling_ms, 90)),
         "frames": frames,
         "steps": steps,
         f"infill_{long_frames}_frames_s": round(long_s, 3),

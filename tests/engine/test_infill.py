@@ -115,12 +115,22 @@ def test_left_hand_is_the_mirror_of_the_right(infiller: DiffusionInfiller, clip:
     assert right.num_frames == left.num_frames
 
 
-def test_long_clips_join_windows_without_seams(infiller: DiffusionInfiller) -> None:
+def test_long_clips_join_windows_without_seams(infiller: DiffusionInfiller, monkeypatch) -> None:
+    monkeypatch.setattr("engine.editing.infill.PREVIEW_EVERY_S", 0.0)  # a preview after every window
     cond = _demo_conditions(400, seed=5)
-    motion = infiller(InfillRequest(cond, steps=3)).motion
+    previews = []
+    motion = infiller(
+        InfillRequest(cond, steps=3), progress=lambda i, n, p: p is not None and previews.append((i, n, p))
+    ).motion
     assert motion.num_frames == 400 and np.isfinite(motion.joints).all()
     acc = np.linalg.norm(np.diff(motion.joints, 2, axis=0), axis=-1).max(axis=1)
     assert acc.max() < 10 * np.median(acc) + 0.005
+    # A long job previews the motion so far, window by window (all but the last, which is the result).
+    windows = len(infiller._windows(0, 400))
+    assert windows >= 4 and len(previews) == windows - 1
+    assert [i for i, _, _ in previews] == [3 * (k + 1) for k in range(windows - 1)]
+    first = previews[0][2]
+    assert first.num_frames == 400 and np.isfinite(first.joints[:120]).all()
 
 
 def test_other_frame_rates_come_back_at_their_rate(infiller: DiffusionInfiller) -> None:

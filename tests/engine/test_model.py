@@ -122,6 +122,35 @@ def test_guidance_scale_one_is_the_conditional_pass_and_scales_extrapolate() -> 
         assert torch.allclose(g, uncond + 3.0 * (plain - uncond), atol=1e-5)
 
 
+def test_guidance_interval_guides_only_the_first_steps() -> None:
+    den = LatentDenoiser(TINY).eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # away from the zero-initialised (identity) blocks, so conditions matter
+        for p in den.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    shape = (1, 121, TINY.latent_dim)
+    cond = DenoiserConditions(
+        latents={"kp2d": torch.randn(1, 120, TINY.latent_dim, generator=gen)},
+        observed={"kp2d": torch.ones(1, 120, dtype=torch.bool)},
+    )
+    batches: list[int] = []
+    den.register_forward_hook(lambda _m, args, _out: batches.append(args[0].shape[0]))
+
+    def run(guided_steps: int | None, scale: float = 3.0) -> torch.Tensor:
+        batches.clear()
+        return ddim_sample(den, shape, cond, 4, guidance={"kp2d": scale},
+                           generator=torch.Generator().manual_seed(1), guided_steps=guided_steps)  # fmt: skip
+
+    full = run(None)
+    assert batches == [2, 2, 2, 2]  # unconditional + kp2d-only passes in one batch
+    part = run(2)
+    assert batches == [2, 2, 1, 1]  # then the one conditional pass
+    none = run(0)
+    assert batches == [1, 1, 1, 1]
+    assert torch.allclose(none, run(None, scale=1.0), atol=1e-6)
+    assert not torch.allclose(part, full, atol=1e-4) and not torch.allclose(part, none, atol=1e-4)
+
+
 def test_ddim_is_deterministic_inpaints_known_latents_reports_and_cancels() -> None:
     den = LatentDenoiser(TINY).eval()
     shape = (2, 121, TINY.latent_dim)
