@@ -7,7 +7,7 @@ over `diffusion_steps`, x0-prediction); the loop is ours so editing can hook int
   modality m (and x0_u none). With every scale 1 this is one conditional pass (x0 = x0_all).
   `guided_steps` limits guidance to the first (noisiest) steps, where it shapes the motion; later
   steps take the one conditional pass (a guidance interval, Kynkaanniemi et al. 2024), which makes an
-  edit with two guided modalities ~1.6x faster (MODEL_CARD.md has the measurement).
+  edit with two guided modalities a third cheaper (MODEL_CARD.md has the measurement).
 - inpainting: latent frames known from the motion being edited are written into the x0 estimate
   at every step, so the sample grows around them;
 - progress once per step (with the x0 estimate) and cancellation between steps.

@@ -89,7 +89,7 @@ class DiffusionInfiller:
         margin: int = 16,
         overlap: int = 30,
         refine: RefineWeights | None = None,
-        guided_fraction: float = 0.3,
+        guided_fraction: float = 0.5,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()

@@ -39,7 +39,7 @@ def test_output_follows_2d_keypoints_and_is_plausible(base, clip: Conditions) ->
     assert base.num_frames == 120 and base.fps == 30.0 and np.isfinite(base.joints).all()
     uv = np.asarray(clip.camera().project(base.joints))
     err = np.linalg.norm(uv - clip.kp2d, axis=-1)
-    # Measured 8.7 px on this clip (MODEL_CARD.md): the target is a few px, the model is not there yet.
+    # Measured 8.3 px on this clip (MODEL_CARD.md, guidance interval): the target is a few px.
     assert np.median(err) < 10.0
 
 
