@@ -167,14 +167,17 @@ def test_the_gui_thread_is_never_blocked_during_inference(window: MainWindow, qt
     probe.timeout.connect(tick)
     probe.start()
     recorded = 0.0
-    for i in range(5):
-        window.show_frame(40 + 10 * i)
+    # Enough edits that the probe sees well over 0.3 s of inference with a fast engine (a drag
+    # refines for ~50 ms).
+    joints = (8, 12, 4, 16, 20, 6, 10, 14)
+    for i in range(len(joints) + 1):
+        window.show_frame(30 + 10 * i)
         qtbot.wait(100)
-        if i == 4:  # a long one: the whole clip
+        if i == len(joints):  # a long one: the whole clip
             window.timeline.set_selection(0, window.track.num_frames)
             window.panel.regenerate_button.click()
         else:
-            joint = (8, 12, 4, 16)[i]
+            joint = joints[i]
             p = window.track.arrays["kp2d_obs"][window.frame, joint]
             window.drag_keypoint(joint, float(p[0] + 25), float(p[1] - 10))
         qtbot.wait(120)  # the edit's own redraw (handles, timeline) is GUI work, not inference
@@ -184,13 +187,13 @@ def test_the_gui_thread_is_never_blocked_during_inference(window: MainWindow, qt
         recorded += time.perf_counter() - t0
     probe.stop()
     worst_ms = max(gaps) * 1000
-    median_ms = statistics.median(window.latencies_ms[1:5])
+    median_ms = statistics.median(window.latencies_ms[1 : 1 + len(joints)])
     all_ms = [round(x) for x in window.latencies_ms[1:]]
     print(f"\nevent-loop worst gap during inference {worst_ms:.1f} ms over {recorded:.2f} s; "
           f"drag-to-mesh median {median_ms:.0f} ms (all: {all_ms})")  # fmt: skip
     assert recorded > 0.3 and len(gaps) > 20, "the probe measured too little"
-    # Target 50 ms (issue 8). With the diffusion engine the worst gap measured 50-57 ms on 2 shared
-    # cores (the result arriving and being applied), 25-41 ms with the baseline; docs/app.md.
+    # Target 50 ms (issue 8): measured 43-65 ms on 2 cores, where two full-window software-GL
+    # composes (15-22 ms each) can land between two ticks; docs/app.md.
     assert worst_ms < 100.0, f"the GUI thread was blocked for {worst_ms:.0f} ms during inference"
 
 
