@@ -88,7 +88,8 @@ class MainWindow(QMainWindow):
         self._quiet = False
         self.recovery = RecoveryFile(recovery_dir)
         self.autosaver = Autosaver(self.recovery, self)
-        self.autosaver.failed.connect(lambda message: self.notify_error(f"Autosave failed: {message}"))
+        # Emitted on the writer thread; queued to this window's (the GUI) thread.
+        self.autosaver.failed.connect(self._autosave_failed)
 
         self._build_widgets()
         self._build_actions()
@@ -765,6 +766,9 @@ class MainWindow(QMainWindow):
             self.notify_error(f"Autosave failed: {exc}")
             return False
         return True
+
+    def _autosave_failed(self, message: str) -> None:
+        self.notify_error(f"Autosave failed: {message}")
 
     # ----------------------------------------------------------------- messages, shutdown
 

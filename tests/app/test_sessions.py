@@ -140,6 +140,7 @@ def test_autosave_writes_in_the_background_and_reports_failures(
         window.autosaver.recovery = RecoveryFile(blocker / "recovery")
         assert window.autosave()  # queued: returns before the write
         qtbot.waitUntil(lambda: any("Autosave failed" in m for m in window.messages), timeout=10_000)
+        assert window.error_box is not None and window.error_box.thread() is window.thread()
         window.autosaver.recovery = good = RecoveryFile(tmp_path / "recovery")
         assert window.autosave()
         window.autosaver.wait()
