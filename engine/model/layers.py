@@ -39,9 +39,10 @@ class Attention(nn.Module):
         """
         b, n, d = x.shape
         src = x if memory is None else memory
-        if src.shape[1] == 1 and key_padding is None:
+        if src.shape[1] == 1 and key_padding is None and not (self.training and self.dropout > 0):
             # One key: its softmax weight is exactly 1, so every query gets its value (the denoiser's
-            # cross-attention to the vision null token when there is no video).
+            # cross-attention to the vision null token when there is no video). Attention dropout
+            # would drop that weight now and then, so training with dropout takes the full path.
             v = self.kv(src)[..., d:]
             return self.out(v).expand(b, n, d)
         h = self.heads
