@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self._latency_start: float | None = None
         self._progress_total = 1
         self._progress_drawn = self._preview_drawn = 0.0
+        self.previews_shown = 0  # skeleton previews drawn during long jobs
         self._status_later: str | None = None
         self._latest_job = 0
         self._quiet = False
@@ -542,15 +543,17 @@ class MainWindow(QMainWindow):
             self.progress.setRange(0, total)
             self.progress.setValue(step)
 
-    def _on_preview(self, job: int, motion) -> None:
+    def _on_preview(self, job: int, joints: np.ndarray) -> None:
+        """The motion so far of a long job: (T,21,3) joints, shown as the skeleton of this frame."""
         now = time.perf_counter()
         if (
             job == self._latest_job
-            and motion.num_frames > self.frame
+            and len(joints) > self.frame
             and now - self._preview_drawn > REDRAW_DURING_JOB_S
         ):
             self._preview_drawn = now
-            self.viewport.set_skeleton(motion.joints[self.frame])
+            self.viewport.set_skeleton(joints[self.frame])
+            self.previews_shown += 1
 
     def _on_job_finished(self, res: JobResult) -> None:
         if self._job_session.pop(res.id, None) is not self.session or self.session is None:

@@ -161,19 +161,22 @@ def test_the_gui_thread_is_never_blocked_during_inference(window: MainWindow, qt
             gaps.append(now - last[0])
         last[0] = now
 
+    # Connected after the window's own slot, so the tick interval in which a result is applied and
+    # drawn is not counted: that is drawing, not inference.
     window.worker.jobFinished.connect(lambda _: recording.__setitem__(0, False))
     probe = QTimer()
     probe.setInterval(5)
     probe.timeout.connect(tick)
     probe.start()
-    recorded = 0.0
-    # Enough edits that the probe sees well over 0.3 s of inference with a fast engine (a drag
-    # refines for ~50 ms).
-    joints = (8, 12, 4, 16, 20, 6, 10, 14)
-    for i in range(len(joints) + 1):
-        window.show_frame(30 + 10 * i)
+    # Drags (a fast engine often finishes them within the edit's own redraw), then whole-clip
+    # regenerates with 4 samples: real diffusion runs of about a second for the probe to watch.
+    joints = (8, 12, 4, 16)
+    edits = len(joints) + 2
+    for i in range(edits):
+        window.show_frame(40 + 10 * i)
         qtbot.wait(100)
-        if i == len(joints):  # a long one: the whole clip
+        if i >= len(joints):
+            window.panel.samples.setValue(4)
             window.timeline.set_selection(0, window.track.num_frames)
             window.panel.regenerate_button.click()
         else:
@@ -181,19 +184,21 @@ def test_the_gui_thread_is_never_blocked_during_inference(window: MainWindow, qt
             p = window.track.arrays["kp2d_obs"][window.frame, joint]
             window.drag_keypoint(joint, float(p[0] + 25), float(p[1] - 10))
         qtbot.wait(120)  # the edit's own redraw (handles, timeline) is GUI work, not inference
-        t0 = time.perf_counter()
-        last[0], recording[0] = t0, True
-        qtbot.waitUntil(lambda n=i: len(window.latencies_ms) == n + 2, timeout=30_000)
-        recorded += time.perf_counter() - t0
+        last[0], recording[0] = time.perf_counter(), window.worker.busy()
+        qtbot.waitUntil(lambda n=i: len(window.latencies_ms) == n + 2, timeout=60_000)
+        recording[0] = False
     probe.stop()
+    window.panel.samples.setValue(1)
+    assert window.previews_shown >= 1  # the regenerates run several windows: previews came and were drawn
+    recorded = sum(gaps)
     worst_ms = max(gaps) * 1000
     median_ms = statistics.median(window.latencies_ms[1 : 1 + len(joints)])
     all_ms = [round(x) for x in window.latencies_ms[1:]]
     print(f"\nevent-loop worst gap during inference {worst_ms:.1f} ms over {recorded:.2f} s; "
           f"drag-to-mesh median {median_ms:.0f} ms (all: {all_ms})")  # fmt: skip
-    assert recorded > 0.3 and len(gaps) > 20, "the probe measured too little"
-    # Target 50 ms (issue 8): measured 43-65 ms on 2 cores, where two full-window software-GL
-    # composes (15-22 ms each) can land between two ticks; docs/app.md.
+    assert recorded > 0.5 and len(gaps) > 50, "the probe measured too little"
+    # Target 50 ms (issue 8); docs/app.md has the measurements. The bound is looser so that a
+    # slower CI machine does not fail it, while work on the GUI thread (200-400 ms) still does.
     assert worst_ms < 100.0, f"the GUI thread was blocked for {worst_ms:.0f} ms during inference"
 
 
