@@ -46,7 +46,8 @@ from engine.motion.resample import resample_motion
 from engine.motion.types import HandMotion
 
 MODEL_FPS = 30.0
-PREVIEW_EVERY_S = 0.3  # a job of several windows sends the motion so far at most this often
+PREVIEW_EVERY_S = 0.3  # a long job sends the motion so far (a preview) at most this often
+PREVIEW_MAX_SHARE = 0.1  # and previews take at most this share of its time
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "model"
 DEFAULT_VAE = ASSETS / "unihand_vae.safetensors"
 DEFAULT_DENOISER = ASSETS / "unihand_denoiser.safetensors"
@@ -275,7 +276,7 @@ class DiffusionInfiller:
         latents = torch.zeros(s_count, t, self.config.latent_dim, device=self.device)
         total = len(starts) * request.steps
         step0 = 0
-        last_preview = time.perf_counter()
+        next_preview = [time.perf_counter() + PREVIEW_EVERY_S]
         editable = np.zeros(t, dtype=bool)
         editable[a:b] = True
         if progress is not None and total:
@@ -317,9 +318,27 @@ class DiffusionInfiller:
                 known_latents[:, 1:] = torch.where(overlap[:, None], latents[:, idx_t], known_latents[:, 1:])
             gen = torch.Generator().manual_seed(int(request.seed) * 100003 + wi)
 
-            def on_step(i: int, n: int, _x0: torch.Tensor, base: int = step0) -> None:
-                if progress is not None:
+            sel = np.flatnonzero(in_clip & (frames >= a) & (frames < b))
+            tgt = frames[sel]
+
+            def on_step(i: int, n: int, x0: torch.Tensor, base: int = step0, sel=sel, tgt=tgt) -> None:
+                if progress is None:
+                    return
+                now = time.perf_counter()
+                if now < next_preview[0] or base + i == total:
                     progress(base + i, total, None)
+                    return
+                # A long job shows the motion so far (this step's clean estimate, unrefined) a few
+                # times a second; the job's last step needs none, its result follows. On a long
+                # clip a preview costs more (forward kinematics of every frame), so they thin out
+                # to keep their share of the job under PREVIEW_MAX_SHARE.
+                p, tr = (v.double().cpu().numpy() for v in self.model.decode(x0))
+                pose_now, transl_now = pose[:1].copy(), transl[:1].copy()
+                pose_now[:, tgt], transl_now[:, tgt] = p[:1, sel], tr[:1, sel]
+                preview = self._to_motion(request, track, plan, pose_now, transl_now, editable)
+                cost = time.perf_counter() - now
+                next_preview[0] = now + max(PREVIEW_EVERY_S, cost / PREVIEW_MAX_SHARE)
+                progress(base + i, total, preview)
 
             x0 = ddim_sample(
                 self.model.denoiser,
@@ -336,8 +355,6 @@ class DiffusionInfiller:
             step0 += request.steps
             p, tr = self.model.decode(x0)
             p, tr = p.double().cpu().numpy(), tr.double().cpu().numpy()
-            sel = np.flatnonzero(in_clip & (frames >= a) & (frames < b))
-            tgt = frames[sel]
             # Frames an earlier window wrote keep its motion up to the last `blend`, then crossfade.
             wgt = np.ones(len(sel))
             k = np.flatnonzero(done[tgt])
@@ -348,11 +365,6 @@ class DiffusionInfiller:
             transl[:, tgt] = (1 - wgt[:, None]) * transl[:, tgt] + wgt[:, None] * tr[:, sel]
             latents[:, torch.as_tensor(tgt, device=self.device)] = x0[:, 1 + sel]
             done[tgt] = True
-            now = time.perf_counter()
-            if progress is not None and wi < len(starts) - 1 and now - last_preview > PREVIEW_EVERY_S:
-                # A long job shows its motion so far (unrefined) a few times a second.
-                last_preview = now
-                progress(step0, total, self._to_motion(request, track, plan, pose[:1], transl[:1], editable))
         if editing:
             # An edit keeps the motion shown wherever the frame is observed (the refinement then
             # bends it to the new pins and drags); the new sample is taken only on unobserved frames

@@ -116,7 +116,8 @@ def test_left_hand_is_the_mirror_of_the_right(infiller: DiffusionInfiller, clip:
 
 
 def test_long_clips_join_windows_without_seams(infiller: DiffusionInfiller, monkeypatch) -> None:
-    monkeypatch.setattr("engine.editing.infill.PREVIEW_EVERY_S", 0.0)  # a preview after every window
+    monkeypatch.setattr("engine.editing.infill.PREVIEW_EVERY_S", 0.0)  # a preview at every step
+    monkeypatch.setattr("engine.editing.infill.PREVIEW_MAX_SHARE", 1.0)
     cond = _demo_conditions(400, seed=5)
     previews = []
     motion = infiller(
@@ -125,12 +126,13 @@ def test_long_clips_join_windows_without_seams(infiller: DiffusionInfiller, monk
     assert motion.num_frames == 400 and np.isfinite(motion.joints).all()
     acc = np.linalg.norm(np.diff(motion.joints, 2, axis=0), axis=-1).max(axis=1)
     assert acc.max() < 10 * np.median(acc) + 0.005
-    # A long job previews the motion so far, window by window (all but the last, which is the result).
-    windows = len(infiller._windows(0, 400))
-    assert windows >= 4 and len(previews) == windows - 1
-    assert [i for i, _, _ in previews] == [3 * (k + 1) for k in range(windows - 1)]
-    first = previews[0][2]
-    assert first.num_frames == 400 and np.isfinite(first.joints[:120]).all()
+    # A long job previews the motion so far at its steps (every one here; all but the last, which
+    # the result follows): the first window's frames move from step to step, later ones fill in.
+    total = 3 * len(infiller._windows(0, 400))
+    assert total >= 12 and [i for i, _, _ in previews] == list(range(1, total))
+    assert all(n == total and p.num_frames == 400 and np.isfinite(p.joints).all() for _, n, p in previews)
+    assert not np.allclose(previews[0][2].joints[:120], previews[1][2].joints[:120])
+    np.testing.assert_array_equal(previews[0][2].joints[300:], previews[1][2].joints[300:])
 
 
 def test_other_frame_rates_come_back_at_their_rate(infiller: DiffusionInfiller) -> None:
