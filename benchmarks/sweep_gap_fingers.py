@@ -11,8 +11,6 @@ Results: docs/results/gap_fingers_sweep.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -23,33 +21,23 @@ DECAYS = (0.0, 5.0, 10.0, 20.0, math.inf)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default="outputs/corpus")
-    parser.add_argument("--windows", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default="docs/results/gap_fingers_sweep.json")
-    args = parser.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    from engine.editing.infill import load_infiller
+    from benchmarks.synthetic_sweep import start_sweep
     from engine.editing.refine import RefineWeights
-    from engine.eval.infill_eval import evaluate_gaps, load_windows
-    from engine.files import write_text_atomic
+    from engine.eval.infill_eval import evaluate_gaps
 
-    infiller = load_infiller("cpu")
-    windows = load_windows(args.data, "synthetic", args.windows, 0)
-    report: dict = {"data": args.data, "source": "synthetic val", "windows": len(windows.names), "steps": 10}
+    sweep = start_sweep(__doc__, 30, "docs/results/gap_fingers_sweep.json", argv)
     for decay in DECAYS:
-        infiller.refine_weights = RefineWeights(gap_fingers_decay=decay)
-        gaps = evaluate_gaps(infiller, windows)
-        report[f"decay_{decay:g}"] = {
-            k: {"model_mm": round(v["model"], 2), "cubic_mm": round(v["cubic"], 2),
-                "ratio": round(v["ratio_to_best_baseline"], 3)}
-            for k, v in gaps.items()
-        }  # fmt: skip
-        print(decay, json.dumps(report[f"decay_{decay:g}"]), flush=True)
-    write_text_atomic(args.json, json.dumps(report, indent=2))
+        sweep.infiller.refine_weights = RefineWeights(gap_fingers_decay=decay)
+        gaps = evaluate_gaps(sweep.infiller, sweep.windows)
+        sweep.add(
+            f"decay_{decay:g}",
+            {
+                k: {"model_mm": round(v["model"], 2), "cubic_mm": round(v["cubic"], 2),
+                    "ratio": round(v["ratio_to_best_baseline"], 3)}
+                for k, v in gaps.items()
+            },
+        )  # fmt: skip
+    sweep.write()
     return 0
 
 

@@ -10,8 +10,6 @@ guided step is 3 passes, an unguided one 1. Results: docs/results/guidance_inter
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,36 +20,28 @@ FRACTIONS = {"all": 1.0, "half": 0.5, "first_30pct": 0.3, "none": 0.0}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default="outputs/corpus")
-    parser.add_argument("--windows", type=int, default=40)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default="docs/results/guidance_interval.json")
-    args = parser.parse_args(argv)
-    import torch
+    from benchmarks.synthetic_sweep import start_sweep
+    from engine.eval.infill_eval import evaluate_gaps, evaluate_lifting
 
-    torch.set_num_threads(args.threads)
-    from engine.editing.infill import load_infiller
-    from engine.eval.infill_eval import evaluate_gaps, evaluate_lifting, load_windows
-    from engine.files import write_text_atomic
-
-    infiller = load_infiller("cpu")
-    windows = load_windows(args.data, "synthetic", args.windows, 0)
-    report: dict = {"data": args.data, "source": "synthetic val", "windows": len(windows.names), "steps": 10}
+    sweep = start_sweep(__doc__, 40, "docs/results/guidance_interval.json", argv)
     for name, fraction in FRACTIONS.items():
-        infiller.guided_fraction = fraction
+        sweep.infiller.guided_fraction = fraction
         started = time.perf_counter()
-        gap = evaluate_gaps(infiller, windows)
-        lift = evaluate_lifting(infiller, windows)
-        report[name] = {
-            "guided_fraction": fraction,
-            "gap_mpjpe_mm": {k: round(v["model"], 2) for k, v in gap.items()},
-            "gap_ratio_to_best_baseline": {k: round(v["ratio_to_best_baseline"], 3) for k, v in gap.items()},
-            "lift": {k: round(lift[k], 2) for k in ("pa_mpjpe", "mpjpe", "ga_mpjpe", "accel")},
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-        print(name, json.dumps(report[name]), flush=True)
-    write_text_atomic(args.json, json.dumps(report, indent=2))
+        gap = evaluate_gaps(sweep.infiller, sweep.windows)
+        lift = evaluate_lifting(sweep.infiller, sweep.windows)
+        sweep.add(
+            name,
+            {
+                "guided_fraction": fraction,
+                "gap_mpjpe_mm": {k: round(v["model"], 2) for k, v in gap.items()},
+                "gap_ratio_to_best_baseline": {
+                    k: round(v["ratio_to_best_baseline"], 3) for k, v in gap.items()
+                },
+                "lift": {k: round(lift[k], 2) for k in ("pa_mpjpe", "mpjpe", "ga_mpjpe", "accel")},
+                "seconds": round(time.perf_counter() - started, 1),
+            },
+        )
+    sweep.write()
     return 0
 
 

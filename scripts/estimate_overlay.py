@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.hand.skeleton import MP21_PARENTS
     from engine.video.conditions import detect_conditions
     from engine.video.decode import VideoReader
+    from engine.video.estimate import reprojection_error_px
 
     t0 = time.perf_counter()
     track = detect_conditions(args.video, hand=args.hand)[0]
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "fps": cond.fps,
         "hand": track.handedness,
         "detected_frames": int(track.detected.sum()),
-        "reprojection_px_median": float(np.median(np.linalg.norm(uv_joints - detected, axis=-1)[valid])),
+        "reprojection_px_median": reprojection_error_px(motion, cond),
         "jitter_px_per_frame2": {
             "estimate": jitter_px(uv_joints, valid),
             "detections": jitter_px(detected, valid),

@@ -14,6 +14,10 @@ The sampled motion theta_model (pose + translation per frame) is corrected by an
    anchors and soft frames: a correction fades in and out smoothly (no pops), and between observed
    frames the result is the model's motion plus an interpolated residual, which is what anchors
    short gaps to the observed keypoints.
+5. With `interpolate_global` (whole-clip generation), gaps between observed frames take the hand's
+   global orientation and translation from splines through the observed frames, and finger
+   rotations blend from their own splines to the model's by distance to the evidence
+   (`_spline_global`).
 
 Locked frames and frames outside the editable range come back bit-exact.
 """
@@ -238,10 +242,7 @@ def refine_motion(
         th = torch.as_tensor(theta[0, kf], dtype=dtype)
         with torch.no_grad():
             _, current = hand.forward_keypoints(
-                th[:, 3:48],
-                th[:, :3],
-                torch.as_tensor(betas, dtype=dtype)[None].expand(len(kf), -1),
-                th[:, 48:],
+                th[:, 3:48], th[:, :3], betas_t.expand(len(kf), -1), th[:, 48:]
             )
         if kp3d_t is None:
             kp3d_t = np.zeros((t, 21, 3))
