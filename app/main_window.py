@@ -529,7 +529,7 @@ class MainWindow(QMainWindow):
     def _on_progress(self, job: int, step: int, total: int) -> None:
         # Quick edits finish before the bar would be read: drawing it would only cost a repaint.
         # Later, at most a few repaints a second: with software GL each one composes the whole
-        # window (15-35 ms), and back to back they would stall input during a long job.
+        # window (9-25 ms, scripts/probe_gui_events.py), and back to back they would stall input.
         started = self._job_started.get(job)
         self._progress_total = total
         now = time.perf_counter()
