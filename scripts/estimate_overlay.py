@@ -29,13 +29,6 @@ DEFAULT_VIDEO = REPO.parent / "shared" / "data" / "video" / "open_palm_1280x720_
 SKIN = np.array([225.0, 172.0, 140.0])
 
 
-def jitter_px(uv: np.ndarray, valid: np.ndarray) -> float:
-    """Mean |x[t+1] - 2x[t] + x[t-1]| over keypoints of frame triples that are all valid."""
-    acc = np.linalg.norm(uv[2:] - 2 * uv[1:-1] + uv[:-2], axis=-1)  # (T-2,21)
-    ok = valid[2:] & valid[1:-1] & valid[:-2]
-    return float(acc[ok].mean())
-
-
 def best_lag(uv: np.ndarray, detected: np.ndarray, valid: np.ndarray, max_shift: int = 5) -> dict[int, float]:
     """Mean distance between the estimate shifted by s frames and the detections, for each s."""
     out = {}
@@ -89,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine.editing.infill import load_infiller
     from engine.editing.request import InfillRequest
+    from engine.eval.metrics import jitter
     from engine.files import write_text_atomic
     from engine.hand import create_hand_model
     from engine.hand.skeleton import MP21_PARENTS
@@ -119,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         "detected_frames": int(track.detected.sum()),
         "reprojection_px_median": reprojection_error_px(motion, cond),
         "jitter_px_per_frame2": {
-            "estimate": jitter_px(uv_joints, valid),
-            "detections": jitter_px(detected, valid),
+            "estimate": jitter(uv_joints, valid, scale=1.0),
+            "detections": jitter(detected, valid, scale=1.0),
         },
         "lag_frames": min(lags, key=lags.get),
         "distance_px_by_shift": {str(k): round(v, 3) for k, v in lags.items()},

@@ -115,12 +115,18 @@ def acceleration_error(pred: np.ndarray, gt: np.ndarray, fps: float = 30.0) -> f
     return float(np.linalg.norm(acc_p - acc_g, axis=-1).mean() * 1000.0)
 
 
-def jitter(joints: np.ndarray) -> float:
-    """Mean acceleration magnitude of a (T,J,3) motion, mm/frame^2."""
+def jitter(joints: np.ndarray, valid: np.ndarray | None = None, scale: float = 1000.0) -> float:
+    """Mean acceleration magnitude of a (T,J,D) track: mm/frame^2 for metres (the default `scale`),
+    px/frame^2 for pixels with `scale=1`. With `valid` (T,J) bool, only a joint's second differences
+    over three valid frames count."""
     j = np.asarray(joints, dtype=np.float64)
     if j.shape[0] < 3:
         return 0.0
-    return float(np.linalg.norm(j[2:] - 2 * j[1:-1] + j[:-2], axis=-1).mean() * 1000.0)
+    acc = np.linalg.norm(j[2:] - 2 * j[1:-1] + j[:-2], axis=-1)
+    if valid is not None:
+        ok = np.asarray(valid, dtype=bool)
+        acc = acc[ok[2:] & ok[1:-1] & ok[:-2]]
+    return float(acc.mean() * scale)
 
 
 def bone_lengths(joints: np.ndarray) -> np.ndarray:

@@ -70,6 +70,11 @@ def test_acceleration_jitter_and_bones() -> None:
     pred[2, :, 0] = 0.001  # a 1 mm spike: second differences 1, -2, 1 mm at frames 1..3
     assert metrics.acceleration_error(pred, gt) == pytest.approx((1 + 2 + 1) / 3)
     assert metrics.jitter(pred) == pytest.approx(4 / 3)
+    # Pixels (scale 1) with a mask: frame 4 unseen leaves the triples (0,1,2) and (1,2,3): 1 and 2 px.
+    uv = pred[..., :2] * 1000.0
+    seen = np.ones((5, 21), bool)
+    seen[4] = False
+    assert metrics.jitter(uv, seen, scale=1.0) == pytest.approx(1.5)
     hand = _hand()
     scaled = hand * 1.1
     err = metrics.bone_length_error(scaled[None], hand[None])
