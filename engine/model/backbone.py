@@ -16,7 +16,8 @@ the classic "military uniform" test image).
 Token layers (`layer`):
 - "head": the 1280-channel head, stride 32 (the default: the richest features);
 - "stage7": 320 channels, stride 32 (the last block, before the head);
-- "stage5": 112 channels, stride 16 (finer grid for small hands).
+- "stage5": 112 channels, stride 16 (finer grid for small hands; the shipped perceptron's);
+- "dinov2": a DINOv2 ViT from a local file (`engine/model/dinov2.py`), stride 14.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import UniHandError
-from engine.video.decode import VideoReader
 
 WEIGHTS_ENV = "UNIHAND_EFFICIENTNET_LITE0"
 _WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
@@ -193,13 +192,19 @@ class VisionBackbone(nn.Module):
         batch_size: int = 8,
     ) -> None:
         super().__init__()
-        if layer not in _LAYERS:
-            raise ValueError(f"layer must be one of {sorted(_LAYERS)}, got {layer!r}")
+        if layer not in (*_LAYERS, "dinov2"):
+            raise ValueError(f"layer must be one of {[*sorted(_LAYERS), 'dinov2']}, got {layer!r}")
         self.layer = layer
         self.max_side = max_side
         self.batch_size = batch_size
-        self.net = load_efficientnet_lite0(weights_path)
-        _, self.stride, self.channels = _LAYERS[layer]
+        if layer == "dinov2":
+            from engine.model.dinov2 import PATCH, load_dinov2
+
+            self.net = load_dinov2(weights_path)
+            self.stride, self.channels = PATCH, self.net.dim
+        else:
+            self.net = load_efficientnet_lite0(weights_path)
+            _, self.stride, self.channels = _LAYERS[layer]
 
     def train(self, mode: bool = True) -> VisionBackbone:
         return super().train(False)  # frozen: batch-norm statistics must never update
@@ -207,9 +212,13 @@ class VisionBackbone(nn.Module):
     def input_size(self, width: int, height: int) -> tuple[int, int]:
         """(W, H) the network sees for a frame of `width` x `height`."""
         if self.max_side is None or max(width, height) <= self.max_side:
-            return width, height
-        scale = self.max_side / max(width, height)
-        return max(1, round(width * scale)), max(1, round(height * scale))
+            w, h = width, height
+        else:
+            scale = self.max_side / max(width, height)
+            w, h = max(1, round(width * scale)), max(1, round(height * scale))
+        if self.layer == "dinov2":  # a ViT sees whole patches: sides rounded to multiples of 14
+            w, h = (max(self.stride, round(v / self.stride) * self.stride) for v in (w, h))
+        return w, h
 
     def token_grid(self, width: int, height: int) -> tuple[int, int]:
         """(H', W') of the tokens for a frame of `width` x `height`."""
@@ -230,37 +239,13 @@ class VisionBackbone(nn.Module):
             batch = batch.to(device) if on_cpu else batch.to(device).float()
             if size != (w, h):
                 batch = F.interpolate(batch, size=(size[1], size[0]), mode="bilinear", antialias=True)
+            if self.layer == "dinov2":
+                from engine.model.dinov2 import MEAN, STD
+
+                mean = torch.tensor(MEAN, device=device)[:, None, None] * 255.0
+                std = torch.tensor(STD, device=device)[:, None, None] * 255.0
+                out.append(self.net.features((batch.float() - mean) / std).permute(0, 2, 3, 1))
+                continue
             batch = (batch.float() - 127.0) / 128.0
             out.append(self.net.features(batch, self.layer).permute(0, 2, 3, 1))
         return torch.cat(out)
-
-
-def iter_video_tokens(
-    video: str | Path | VideoReader,
-    backbone: VisionBackbone,
-    *,
-    start: int = 0,
-    stop: int | None = None,
-    chunk: int = 16,
-) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
-    """Stream (frame indices, tokens (n, H', W', C)) over a video, `chunk` frames at a time.
-
-    Tokens are large (head layer at 448 px: 8 x 14 x 1280 floats, 573 KB a frame, 10 GB for ten
-    minutes), so consume them chunk by chunk (e.g. pool them with the hand perceptron) rather
-    than keeping them all.
-    """
-    reader = video if isinstance(video, VideoReader) else VideoReader(video)
-    try:
-        indices: list[int] = []
-        images: list[np.ndarray] = []
-        for frame in reader.frames(start, stop):
-            indices.append(frame.index)
-            images.append(frame.image)
-            if len(images) == chunk:
-                yield np.array(indices), backbone(np.stack(images))
-                indices, images = [], []
-        if images:
-            yield np.array(indices), backbone(np.stack(images))
-    finally:
-        if reader is not video:
-            reader.close()

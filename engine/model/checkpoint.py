@@ -16,7 +16,7 @@ from engine.errors import UniHandError
 from engine.files import atomic_path
 from engine.model.config import MODEL_FORMAT, ModelConfig
 
-STAGES = ("vae", "denoiser")
+STAGES = ("vae", "denoiser", "vision")
 
 
 class CheckpointError(UniHandError):

@@ -28,8 +28,8 @@ _EXPORTS = {
     "VideoTrack": "engine.video.conditions",
     "detect_conditions": "engine.video.conditions",
     "intrinsics": "engine.video.conditions",
-    "VisionBackbone": "engine.video.backbone",
-    "BackboneError": "engine.video.backbone",
+    "VisionBackbone": "engine.model.backbone",
+    "BackboneError": "engine.model.backbone",
 }
 
 __all__ = sorted(_EXPORTS)

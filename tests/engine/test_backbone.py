@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.video.backbone import (
+from engine.model.backbone import (
     BackboneError,
     VisionBackbone,
     default_weights_path,
-    iter_video_tokens,
     load_efficientnet_lite0,
     normalise,
 )
@@ -100,15 +99,78 @@ def test_bad_weights_are_clear_errors(tmp_path: Path, monkeypatch: pytest.Monkey
         normalise(np.zeros((4, 4, 3), np.uint8))
 
 
-def test_video_tokens_stream_in_chunks(tmp_path: Path) -> None:
+def test_video_tokens_stream_to_a_file_in_batches(tmp_path: Path) -> None:
+    from engine.video.vision import dense_tokens_to_file
+
     rng = np.random.default_rng(3)
     path = write_video(
         tmp_path / "noise.mp4", rng.integers(0, 256, size=(7, 64, 96, 3), dtype=np.uint8), fps=10
     )
-    backbone = VisionBackbone(layer="stage7", max_side=None)
-    chunks = list(iter_video_tokens(path, backbone, start=1, chunk=4))
-    assert [idx.tolist() for idx, _ in chunks] == [[1, 2, 3, 4], [5, 6]]
-    assert [tuple(t.shape) for _, t in chunks] == [(4, 2, 3, 320), (2, 2, 3, 320)]
+    backbone = VisionBackbone(layer="stage7", max_side=None, batch_size=4)
+    done: list[tuple[int, int]] = []
+    tokens = dense_tokens_to_file(
+        path, backbone, tmp_path / "t.npy", progress=lambda a, b: done.append((a, b))
+    )
+    assert done == [(4, 7), (7, 7)] and tokens.shape == (7, 2, 3, 320) and tokens.dtype == np.float16
     with VideoReader(path) as reader:
-        direct = backbone(np.stack([reader.read(i).image for i in (5, 6)]))
-    torch.testing.assert_close(chunks[1][1], direct)
+        frames = np.stack([reader.read(i).image for i in (5, 6)])
+    np.testing.assert_allclose(tokens[5:7], backbone(frames).numpy(), rtol=2e-3, atol=2e-3)
+    mirrored = dense_tokens_to_file(path, backbone, tmp_path / "m.npy", mirror=True)
+    np.testing.assert_allclose(
+        mirrored[5:7], backbone(frames[:, :, ::-1].copy()).numpy(), rtol=2e-3, atol=2e-3
+    )
+    assert np.load(tmp_path / "t.npy", mmap_mode="r").shape == (7, 2, 3, 320)  # a plain .npy
+
+
+def _official_layout_dinov2(path: Path, dim: int = 64, depth: int = 2, registers: int = 0) -> Path:
+    """A file with the official DINOv2 checkpoint's names and shapes (random values, small ViT)."""
+    g = torch.Generator().manual_seed(0)
+    state = {
+        "cls_token": torch.randn(1, 1, dim, generator=g),
+        "pos_embed": torch.randn(1, 1 + 37 * 37, dim, generator=g) * 0.02,
+        "mask_token": torch.zeros(1, dim),
+        "patch_embed.proj.weight": torch.randn(dim, 3, 14, 14, generator=g) * 0.02,
+        "patch_embed.proj.bias": torch.zeros(dim),
+        "norm.weight": torch.ones(dim),
+        "norm.bias": torch.zeros(dim),
+    }
+    if registers:
+        state["register_tokens"] = torch.randn(1, registers, dim, generator=g)
+    for i in range(depth):
+        for name, shape in (
+            ("norm1.weight", (dim,)), ("norm1.bias", (dim,)), ("attn.qkv.weight", (3 * dim, dim)),
+            ("attn.qkv.bias", (3 * dim,)), ("attn.proj.weight", (dim, dim)), ("attn.proj.bias", (dim,)),
+            ("ls1.gamma", (dim,)), ("norm2.weight", (dim,)), ("norm2.bias", (dim,)),
+            ("mlp.fc1.weight", (4 * dim, dim)), ("mlp.fc1.bias", (4 * dim,)),
+            ("mlp.fc2.weight", (dim, 4 * dim)), ("mlp.fc2.bias", (dim,)), ("ls2.gamma", (dim,)),
+        ):  # fmt: skip
+            state[f"blocks.{i}.{name}"] = torch.randn(*shape, generator=g) * 0.05
+    torch.save(state, path)
+    return path
+
+
+def test_dinov2_from_a_local_file_in_the_official_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.model.dinov2 import WEIGHTS_ENV
+
+    path = _official_layout_dinov2(tmp_path / "dinov2_vits14_pretrain.pth", registers=4)
+    backbone = VisionBackbone(layer="dinov2", max_side=224, weights_path=path)
+    assert backbone.channels == 64 and backbone.stride == 14 and len(backbone.net.blocks) == 2
+    assert backbone.input_size(1280, 720) == (224, 126) and backbone.token_grid(1280, 720) == (9, 16)
+    frames = np.random.default_rng(0).integers(0, 256, (2, 720, 1280, 3), dtype=np.uint8)
+    tokens = backbone(frames)
+    assert tokens.shape == (2, 9, 16, 64) and torch.isfinite(tokens).all()
+    assert not any(p.requires_grad for p in backbone.parameters())
+    # The environment variable is the other way to point at the file; without either, a clear error.
+    monkeypatch.setenv(WEIGHTS_ENV, str(path))
+    assert VisionBackbone(layer="dinov2").channels == 64
+    monkeypatch.delenv(WEIGHTS_ENV)
+    with pytest.raises(BackboneError, match="UNIHAND_DINOV2"):
+        VisionBackbone(layer="dinov2")
+    vit_g = {"blocks.0.mlp.w12.weight": torch.zeros(1), "pos_embed": torch.zeros(1, 5, 8)}
+    torch.save({**vit_g, "patch_embed.proj.weight": torch.zeros(8, 3, 14, 14)}, tmp_path / "g.pth")
+    with pytest.raises(BackboneError, match="SwiGLU"):
+        VisionBackbone(layer="dinov2", weights_path=tmp_path / "g.pth")
+    with pytest.raises(BackboneError, match="not a DINOv2 checkpoint"):
+        VisionBackbone(layer="dinov2", weights_path=default_weights_path())  # the EfficientNet file
