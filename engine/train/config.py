@@ -42,6 +42,19 @@ class TrainConfig:
     # Denoiser
     w_rec: float = 0.1  # reconstruction through the frozen decoder (paper eq. 15)
     cfg_dropout: float = 0.1  # per modality and sample: replaced by its unconditional token
+    # Vision stage (`main.py train vision`): perceptron + denoiser fine-tuned on rendered windows
+    vision_data: str = "outputs/renders"  # from `main.py data renders` (train/ and val/)
+    denoiser_checkpoint: str = ""  # the vision stage starts from it (default: assets/model)
+    vision: dict = field(default_factory=dict)  # engine.model.perceptron.VisionConfig values
+    vision_kp2d_dropout: float = 0.3  # windows trained on the picture alone
+    vision_tokens: bool = True  # False: the same fine-tuning with the vision slot always empty (ablation)
+    w_vision_aux: float = 0.1  # auxiliary root-relative pose head, cm
+    denoiser_lr_scale: float = 0.2  # the pretrained denoiser moves slower than the new perceptron
+    # "all": the whole denoiser is fine-tuned; "cross": only its cross-attention to the vision
+    # tokens (and the vision input layer and null token), at the full lr, so the structured
+    # conditions' path stays the shipped one
+    vision_denoiser_train: str = "all"
+    vision_init: str = ""  # a vision checkpoint whose perceptron (and pose head) to start from
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def to_dict(self) -> dict[str, Any]:

@@ -111,23 +111,34 @@ class DenoiserObjective(nn.Module):
         self.cfg = config
         self.ddpm = ddpm
 
+    def conditions(self, batch: dict[str, torch.Tensor]) -> DenoiserConditions:
+        """The window's structured conditions, each dropped per sample with probability cfg_dropout."""
+        b = batch["frame_valid"].shape[0]
+        with torch.no_grad():
+            cond = self.model.encode_conditions(batch)
+        dropped = DenoiserConditions()
+        for m in cond.latents:
+            keep = torch.rand(b, device=batch["frame_valid"].device) >= self.cfg.cfg_dropout
+            dropped.latents[m] = cond.latents[m]
+            dropped.observed[m] = cond.observed[m] & keep[:, None]
+        return dropped
+
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.diffusion_losses(batch, self.conditions(batch))
+
+    def diffusion_losses(
+        self, batch: dict[str, torch.Tensor], cond: DenoiserConditions
+    ) -> dict[str, torch.Tensor]:
         model, mc = self.model, self.model.config
         valid = batch["frame_valid"]
         b = valid.shape[0]
         with torch.no_grad():
             z0 = model.encode_motion(batch["mano_pose"], batch["mano_transl"], valid)
-            cond = model.encode_conditions(batch)
-        dropped = DenoiserConditions()
-        for m in cond.latents:
-            keep = torch.rand(b, device=valid.device) >= self.cfg.cfg_dropout
-            dropped.latents[m] = cond.latents[m]
-            dropped.observed[m] = cond.observed[m] & keep[:, None]
         t = torch.randint(0, mc.diffusion_steps, (b,), device=valid.device)
         noise = torch.randn_like(z0)
         alphas = self.ddpm.alphas_cumprod.to(z0.device)[t].to(z0.dtype)[:, None, None]
         noisy = alphas.sqrt() * z0 + (1 - alphas).sqrt() * noise
-        x0 = model.denoiser(noisy, t, dropped)
+        x0 = model.denoiser(noisy, t, cond)
         token_valid = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=valid.device), valid], dim=1)
         out: dict[str, torch.Tensor] = {}
         out["simple"] = _masked_mean(F.mse_loss(x0, z0, reduction="none"), token_valid)
@@ -141,4 +152,64 @@ class DenoiserObjective(nn.Module):
         out["loss"] = out["simple"] + self.cfg.w_rec * (
             out["rec_param"] + self.cfg.w_joint * out["rec_joint"]
         )
+        return out
+
+
+def initial_pose(batch: dict[str, torch.Tensor], noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 2D keypoints (B,21,2, normalised) and mask (B,21) of each window's first frame with any
+    observed 2D keypoint: the hand perceptron's initial-pose query (estimate takes the same frame
+    of the detections). A window without one gets an all-false mask."""
+    mask = batch["kp2d_mask"] & batch["frame_valid"][..., None] & batch["channels"][:, 0, None, None]
+    seen = mask.any(-1)
+    first = torch.where(seen.any(-1), seen.float().argmax(-1), 0)
+    rows = torch.arange(len(first), device=first.device)
+    kp = batch["kp2d_norm"][rows, first]
+    if noise:
+        kp = kp + noise * torch.randn_like(kp)
+    return kp, mask[rows, first] & seen.any(-1, keepdim=True)
+
+
+class VisionObjective(DenoiserObjective):
+    """Hand perceptron + denoiser on rendered windows (paper A.3, with our auxiliary pose head).
+
+    Conditions are those of `main.py estimate`: vision hand tokens and 2D keypoints. The 2D channel
+    is dropped for a whole window with probability `vision_kp2d_dropout`, so the denoiser also learns
+    from the picture alone; the vision tokens are replaced by their unconditional token with
+    probability `cfg_dropout`, so the no-video path stays trained. The auxiliary head (ours, not in
+    the paper) predicts the root-relative 3D keypoints of each frame from its hand token, a direct
+    signal for the perceptron while the denoiser learns to use it.
+    """
+
+    def __init__(
+        self, model: UniHand, perceptron: nn.Module, hand: HandModel, config: TrainConfig, ddpm
+    ) -> None:
+        super().__init__(model, hand, config, ddpm)
+        self.perceptron = perceptron
+        self.pose_head = nn.Linear(perceptron.config.vision_dim, 21 * 3)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        valid = batch["frame_valid"]
+        b = valid.shape[0]
+        keep_2d = torch.rand(b, device=valid.device) >= self.cfg.vision_kp2d_dropout
+        channels = torch.zeros_like(batch["channels"])
+        channels[:, 0] = keep_2d
+        batch = {**batch, "channels": channels}
+        cond = self.conditions(batch)
+        if not self.cfg.vision_tokens:
+            out = self.diffusion_losses(batch, cond)
+            out["pose_aux_cm"] = 0.0 * sum(
+                p.sum() for p in self.pose_head.parameters()
+            )  # DDP: all params used
+            return out
+        init_kp, init_mask = initial_pose(batch, noise=0.01)
+        tokens = self.perceptron(batch["tokens"], init_kp, init_mask, valid)
+        keep_vision = torch.rand(b, device=valid.device) >= self.cfg.cfg_dropout
+        cond.vision = tokens
+        cond.vision_observed = valid & keep_vision[:, None]
+        out = self.diffusion_losses(batch, cond)
+        rel = batch["kp3d_cam"] - batch["kp3d_cam"][:, :, :1]
+        pred = self.pose_head(tokens).reshape(rel.shape) * 0.1  # unit: 10 cm
+        err = F.smooth_l1_loss(pred * 100.0, rel * 100.0, reduction="none", beta=1.0).mean((-1, -2))
+        out["pose_aux_cm"] = _masked_mean(err, valid)
+        out["loss"] = out["loss"] + self.cfg.w_vision_aux * out["pose_aux_cm"]
         return out

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
 from engine.data.masks import MaskConfig
-from engine.data.shards import ShardDataset, ShardReader
+from engine.data.shards import ShardDataset, ShardReader, read_manifest
 from engine.diffusion.sampler import make_schedulers
 from engine.errors import UniHandError
 from engine.files import atomic_path
@@ -33,7 +33,7 @@ from engine.model.checkpoint import load_checkpoint, load_state_strict, save_che
 from engine.model.features import motion_features
 from engine.model.unihand import UniHand
 from engine.train.config import TrainConfig
-from engine.train.losses import DenoiserObjective, VAEObjective
+from engine.train.losses import DenoiserObjective, VAEObjective, VisionObjective
 
 STATS_WINDOWS = 2048  # windows read to measure position / latent statistics
 
@@ -138,9 +138,10 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
     rank, world, device = _distributed()
     if config.threads:
         torch.set_num_threads(config.threads)
-    data_dir = Path(config.data)
+    data_dir = Path(config.vision_data if stage == "vision" else config.data)
     if not (data_dir / "train" / "manifest.json").exists():
-        raise TrainError(f"{data_dir}: no training shards; run `python main.py data build` first")
+        command = "data renders" if stage == "vision" else "data build"
+        raise TrainError(f"{data_dir}: no training shards; run `python main.py {command}` first")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     _seed(config.seed + rank)
@@ -164,8 +165,48 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
         trainable = model.denoiser
         ddpm, _ = make_schedulers(model_config.diffusion_steps)
         objective = DenoiserObjective(model, hand, config, ddpm)
+    elif stage == "vision":
+        from engine.editing.infill import DEFAULT_DENOISER, DEFAULT_VAE
+        from engine.model.perceptron import HandPerceptron, VisionConfig
+
+        vae_path = Path(config.vae_checkpoint or DEFAULT_VAE)
+        den_path = Path(config.denoiser_checkpoint or DEFAULT_DENOISER)
+        model = UniHand.load(vae_path, den_path).to(device)
+        model_config = model.config
+        model.vae.requires_grad_(False)
+        model.vae.eval()
+        # The backbone, picture size and token width are the renders' (their manifest says).
+        manifest = read_manifest(data_dir / "train")
+        rendered = manifest["meta"].get("render", {})
+        from_data = {
+            "layer": rendered.get("layer", "stage5"),
+            "width": rendered.get("width", 256),
+            "height": rendered.get("height", 144),
+            "token_channels": int(manifest["keys"]["tokens"]["shape"][-1]),
+            "vision_dim": model_config.vision_dim,
+        }
+        vision_config = VisionConfig.from_dict({**from_data, **config.vision})
+        perceptron = HandPerceptron(vision_config).to(device)
+        ddpm, _ = make_schedulers(model_config.diffusion_steps)
+        objective = VisionObjective(model, perceptron, hand, config, ddpm).to(device)
+        init = config.vision_init
+        if init:
+            _, init_state, init_info = load_checkpoint(init, "vision", expect_config=model_config)
+            if VisionConfig.from_dict(init_info["vision_config"]) != vision_config:
+                raise TrainError(f"{init}: its perceptron is not this config's {vision_config}")
+            for part, module in (("perceptron", perceptron), ("pose_head", objective.pose_head)):
+                n = len(part) + 1
+                own = {k[n:]: v for k, v in init_state.items() if k[:n] == f"{part}."}
+                load_state_strict(module, own, init)
+        if config.vision_denoiser_train not in ("all", "cross"):
+            raise TrainError(
+                f"vision_denoiser_train must be 'all' or 'cross', got {config.vision_denoiser_train!r}"
+            )
+        trainable = torch.nn.ModuleDict(
+            {"perceptron": perceptron, "pose_head": objective.pose_head, "denoiser": model.denoiser}
+        )
     else:
-        raise TrainError(f"unknown stage {stage!r}; expected 'vae' or 'denoiser'")
+        raise TrainError(f"unknown stage {stage!r}; expected 'vae', 'denoiser' or 'vision'")
 
     mask_config = MaskConfig()
     train_set = ShardDataset(data_dir / "train", mask_config=mask_config, seed=config.seed)
@@ -183,13 +224,27 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
     if len(loader) == 0:
         raise TrainError(f"{data_dir}: fewer training windows than one batch of {config.batch_size}")
 
-    optimizer = torch.optim.AdamW(trainable.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if stage == "vision":
+        fast = [p for n, p in trainable.named_parameters() if not n.startswith("denoiser.")]
+        if config.vision_denoiser_train == "cross":
+            vision_part = ("vision_in.", "vision_null", ".cross.", ".norm_cross.")
+            for n, p in model.denoiser.named_parameters():
+                p.requires_grad_(any(s in n if s.startswith(".") else n.startswith(s) for s in vision_part))
+            fast += [p for p in model.denoiser.parameters() if p.requires_grad]
+            groups: Any = [{"params": fast}]
+        else:
+            slow = list(model.denoiser.parameters())
+            groups = [{"params": fast}, {"params": slow, "lr": config.lr * config.denoiser_lr_scale}]
+    else:
+        groups = trainable.parameters()
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
     step = 0
     state_path = out / f"{stage}_state.pt"
+    resumable = objective if stage == "vision" else model  # vision: the perceptron and its head too
     if resume and state_path.exists():
         state = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
+        resumable.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step = int(state["step"])
@@ -213,7 +268,7 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
     record: dict[str, Any] = {"history": []}
     started = time.perf_counter()
     objective.train()
-    if stage == "denoiser":
+    if stage in ("denoiser", "vision"):
         model.vae.eval()
     while step < config.steps:
         train_set.set_epoch(epoch)
@@ -242,7 +297,7 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
                 bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
             if rank == 0 and (step % config.val_every == 0 or step == config.steps):
                 metrics = _validate(objective, val_loader, device)
-                if stage == "denoiser":
+                if stage in ("denoiser", "vision"):
                     model.vae.eval()
                 record["history"].append(
                     {"step": step, "train": {k: float(v.detach()) for k, v in losses.items()}, "val": metrics}
@@ -254,7 +309,7 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
                 _save_state(
                     state_path,
                     {
-                        "model": model.state_dict(),
+                        "model": resumable.state_dict(),
                         "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(),
                         "step": step,
@@ -280,6 +335,13 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
         }
         if stage == "vae":
             state = {k: v for k, v in model.vae.state_dict().items()}
+        elif stage == "vision":
+            state = dict(trainable.state_dict())
+            for k in ("frame_mean", "frame_std", "global_mean", "global_std"):
+                state[f"denoiser.{k}"] = getattr(model, k)
+            info["vision_config"] = vision_config.to_dict()
+            info["vision_format"] = "unihand.vision/1"
+            info["vision_tokens"] = config.vision_tokens  # False: the no-vision ablation
         else:
             state = dict(model.denoiser.state_dict())
             for k in ("frame_mean", "frame_std", "global_mean", "global_std"):

@@ -77,3 +77,40 @@ def test_two_processes_under_torchrun_with_gloo(corpus: Path, tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, _, info = load_checkpoint(tmp_path / "ddp" / "vae.safetensors", "vae")
     assert info["world_size"] == 2 and info["steps"] == 2
+
+
+def test_vision_stage_trains_resumes_and_loads_only_into_its_model(corpus: Path, tmp_path: Path) -> None:
+    from engine.data.vision_renders import RenderConfig, build_renders
+    from engine.model.checkpoint import CheckpointError
+    from engine.model.perceptron import load_vision
+
+    base = _config(corpus, tmp_path / "base")
+    vae, den = train("vae", base, progress=False), train("denoiser", base, progress=False)
+    renders = tmp_path / "renders"
+    rc = RenderConfig(width=128, height=72)
+    meta = build_renders(corpus / "train", renders / "train", 4, rc, progress=False)
+    build_renders(corpus / "val", renders / "val", 1, rc, progress=False)
+    assert meta["format"] == "unihand.renders/1" and len(meta["windows"]) == 4
+    tiny_perceptron = {"dim": 16, "heads": 2, "ff": 32, "layers": 1, "hand_tokens": 2}
+    config = base.replace(
+        out=str(tmp_path / "vision"), vision_data=str(renders), batch_size=2,
+        vae_checkpoint=str(vae), denoiser_checkpoint=str(den), vision=tiny_perceptron,
+    )  # fmt: skip
+    path = train("vision", config, progress=False)
+    model = UniHand.load(vae, den)
+    before = {k: v.clone() for k, v in model.denoiser.state_dict().items()}
+    perceptron = load_vision(path, model)
+    assert perceptron.config.vision_dim == TINY.vision_dim and perceptron.config.rope == "3d"
+    assert any(not torch.equal(before[k], v) for k, v in model.denoiser.state_dict().items())  # fine-tuned
+    info = load_checkpoint(path, "vision")[2]
+    assert info["vision_config"]["dim"] == 16 and "pose_aux_cm" in info["history"][-1]["train"]
+    resumed = train("vision", config.replace(steps=4), resume=True, progress=False)
+    assert load_checkpoint(resumed, "vision")[2]["steps"] == 4
+    # The shipped model's config is not the tiny one: loading says so instead of mixing weights.
+    from engine.editing.infill import DEFAULT_DENOISER, DEFAULT_VAE
+
+    if DEFAULT_VAE.exists():
+        with pytest.raises(CheckpointError, match="model config differs"):
+            load_vision(path, UniHand.load(DEFAULT_VAE, DEFAULT_DENOISER))
+    with pytest.raises(CheckpointError, match="'vision' checkpoint"):
+        load_checkpoint(path, "denoiser")
