@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 EXIT_USER_ERROR = 1
 EXIT_NOT_AVAILABLE = 3
@@ -26,6 +27,12 @@ def _build_parser() -> argparse.ArgumentParser:
     est.add_argument("-o", "--output", required=True)
     est.add_argument("--hand", choices=("auto", "right", "left"), default="auto")
     est.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    est.add_argument(
+        "--vision",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="vision tokens from the frames (auto: when the vision checkpoint is installed)",
+    )
 
     inf = sub.add_parser("infill", help="complete motion from conditions files (or directories of them)")
     inf.add_argument("inputs", nargs="+")
@@ -45,14 +52,24 @@ def _build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--hand-model", default="default", help="default, procedural, mano or a .npz path")
 
     data = sub.add_parser("data", help="training data tools")
-    data.add_argument("action", choices=("build",))
+    data.add_argument("action", choices=("build", "renders"))
     data.add_argument("--config", help="TOML or JSON build config (engine/data/build.py DataBuildConfig)")
     data.add_argument("--out", help="output directory (default outputs/corpus)")
     data.add_argument("--synthetic", type=int, metavar="N", help="number of synthetic sequences")
     data.add_argument("--real", metavar="PATH[,PATH]", help="fitted real corpora to cut windows from")
+    data.add_argument("--corpus", default="outputs/corpus", help="renders: the shard directory to draw from")
+    data.add_argument("--train-windows", type=int, default=240, help="renders: windows drawn from train/")
+    data.add_argument("--val-windows", type=int, default=40, help="renders: windows drawn from val/")
+    data.add_argument("--workers", type=int, default=2, help="renders: processes")
+    data.add_argument(
+        "--layer",
+        default="stage5",
+        choices=("stage5", "stage7", "head", "dinov2"),
+        help="renders: backbone tokens (dinov2: local weights from $UNIHAND_DINOV2)",
+    )
 
-    train = sub.add_parser("train", help="train the VAE or the denoiser")
-    train.add_argument("stage", choices=("vae", "denoiser"))
+    train = sub.add_parser("train", help="train the VAE, the denoiser, or the vision path")
+    train.add_argument("stage", choices=("vae", "denoiser", "vision"))
     train.add_argument("--config", help="TOML or JSON training config (engine/train/config.py TrainConfig)")
     train.add_argument("--resume", action="store_true", help="continue from <out>/<stage>_state.pt")
     train.add_argument("--steps", type=int, help="override the config's number of steps")
@@ -104,6 +121,15 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 
 def _run_data(args: argparse.Namespace) -> int:
+    if args.action == "renders":
+        from engine.data.vision_renders import RenderConfig, build_renders
+
+        out = Path(args.out or "outputs/renders")
+        config = RenderConfig(layer=args.layer)
+        for split, count in (("val", args.val_windows), ("train", args.train_windows)):
+            build_renders(Path(args.corpus) / split, out / split, count, config, workers=args.workers)
+        print(f"wrote rendered windows with backbone tokens to {out}")
+        return 0
     from engine.data.build import DataBuildConfig, build_corpus, load_build_config
 
     config = load_build_config(args.config) if args.config else DataBuildConfig()
@@ -134,7 +160,17 @@ def _run_export(args: argparse.Namespace) -> int:
 def _run_estimate(args: argparse.Namespace) -> int:
     from engine.video.estimate import estimate_video
 
-    for r in estimate_video(args.video, args.output, hand=args.hand, device=args.device):
+    vision = args.vision == "on"
+    if args.vision == "auto":
+        from engine.editing.infill import default_vision_checkpoint
+
+        vision = default_vision_checkpoint().is_file()
+        if not vision:
+            print(
+                f"note: no vision checkpoint at {default_vision_checkpoint()}; using 2D keypoints only",
+                file=sys.stderr,
+            )
+    for r in estimate_video(args.video, args.output, hand=args.hand, device=args.device, vision=vision):
         print(
             f"wrote {r.path}: {r.handedness} hand, {r.frames} frames, hand detected in "
             f"{r.detected_frames}, {r.seconds:.1f} s"

@@ -51,6 +51,7 @@ PREVIEW_MAX_SHARE = 0.1  # and previews take at most this share of its time
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "model"
 DEFAULT_VAE = ASSETS / "unihand_vae.safetensors"
 DEFAULT_DENOISER = ASSETS / "unihand_denoiser.safetensors"
+DEFAULT_VISION = ASSETS / "unihand_vision.safetensors"
 
 
 @dataclass
@@ -70,6 +71,7 @@ class _Track:
     previous_pose: np.ndarray | None  # (T,48)
     previous_transl: np.ndarray | None
     previous_joints: np.ndarray | None
+    vision: np.ndarray | None = None  # (T, V) hand tokens
 
 
 def _nearest_plan(frames_in: int, fps_in: float, fps_out: float) -> np.ndarray:
@@ -91,8 +93,11 @@ class DiffusionInfiller:
         overlap: int = 30,
         refine: RefineWeights | None = None,
         guided_fraction: float = 0.5,
+        perceptron: torch.nn.Module | None = None,
     ) -> None:
         self.device = torch.device(device)
+        # With a vision checkpoint: the hand perceptron (its denoiser weights are already in `model`).
+        self.perceptron = None if perceptron is None else perceptron.to(self.device).eval()
         self.model = model.to(self.device).eval()
         self.config = model.config
         self.hand_name = hand_model
@@ -162,9 +167,16 @@ class DiffusionInfiller:
                 prev_transl = mirror_transl(prev_transl, left_wrist, right_wrist)
                 prev_joints = mirror_points(prev_joints)
         frames = cond.num_frames if plan is None else len(plan)
+        vision = None
+        if request.vision is not None:
+            if self.perceptron is None:
+                raise ValueError(
+                    "vision: this model has no vision path (load it with load_infiller(vision=True))"
+                )
+            vision = pick(np.asarray(request.vision, dtype=np.float32))
         track = _Track(
             frames, kp3d, kp3d_mask, kp2d, kp2d_mask, camera, mano_pose, mano_transl, mano_mask,
-            betas, prev_pose, prev_transl, prev_joints,
+            betas, prev_pose, prev_transl, prev_joints, vision,
         )  # fmt: skip
         return track, plan
 
@@ -288,6 +300,10 @@ class DiffusionInfiller:
             for m in list(cond.latents):
                 cond.latents[m] = cond.latents[m].expand(s_count, -1, -1)
                 cond.observed[m] = cond.observed[m].expand(s_count, -1)
+            if track.vision is not None:
+                tokens = track.vision[np.clip(np.arange(start, start + w), 0, t - 1)]
+                cond.vision = torch.as_tensor(tokens, device=self.device)[None].expand(s_count, -1, -1)
+                cond.vision_observed = batch["frame_valid"].expand(s_count, -1)
             known = torch.zeros(s_count, 1 + w, dtype=torch.bool, device=self.device)
             known_latents = torch.zeros(s_count, 1 + w, self.config.latent_dim, device=self.device)
             frames = np.arange(start, start + w)
@@ -482,17 +498,34 @@ def default_checkpoints() -> tuple[Path, Path]:
     return vae, den
 
 
-_CACHE: dict[tuple[str, str, str], DiffusionInfiller] = {}
+_CACHE: dict[tuple[str, ...], DiffusionInfiller] = {}
 
 
-def load_infiller(device: str | None = None, threads: int | None = None) -> DiffusionInfiller:
-    """The shipped model, loaded once per process and kept warm (CUDA when available, else CPU)."""
+def default_vision_checkpoint() -> Path:
+    """The shipped vision checkpoint (perceptron + its denoiser), or UNIHAND_VISION."""
+    return Path(os.environ.get("UNIHAND_VISION", DEFAULT_VISION))
+
+
+def load_infiller(
+    device: str | None = None, threads: int | None = None, vision: bool = False
+) -> DiffusionInfiller:
+    """The shipped model, loaded once per process and kept warm (CUDA when available, else CPU).
+
+    `vision=True`: the vision path too: the hand perceptron and the denoiser fine-tuned with it
+    (a separate instance; the editor's model stays the one the editing benchmarks measured).
+    """
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if threads:
         torch.set_num_threads(threads)
     vae, den = default_checkpoints()
-    key = (str(vae), str(den), device)
+    key = (str(vae), str(den), device) + ((str(default_vision_checkpoint()),) if vision else ())
     if key not in _CACHE:
-        _CACHE[key] = DiffusionInfiller(UniHand.load(vae, den), device=device)
+        model = UniHand.load(vae, den)
+        perceptron = None
+        if vision:
+            from engine.model.perceptron import load_vision
+
+            perceptron = load_vision(default_vision_checkpoint(), model)
+        _CACHE[key] = DiffusionInfiller(model, device=device, perceptron=perceptron)
     return _CACHE[key]

@@ -16,7 +16,8 @@ import numpy as np
 from engine.errors import UniHandError
 from engine.motion.types import Conditions, HandMotion
 
-MODALITIES: tuple[str, ...] = ("kp2d", "kp3d", "mano")
+MODALITIES: tuple[str, ...] = ("kp2d", "kp3d", "mano")  # structured conditions (editor sliders)
+GUIDED: tuple[str, ...] = (*MODALITIES, "vision")  # what `guidance` may scale (vision: 1.0 if unset)
 DEFAULT_GUIDANCE: dict[str, float] = {"kp2d": 2.0, "kp3d": 2.0, "mano": 1.0}
 
 # progress(step, total, preview): called once per denoising step; preview is the motion decoded
@@ -48,6 +49,9 @@ class InfillRequest:
     # (T,21) bool: 2D keypoints that are the user's drags, met within 2 px. Every other 2D keypoint
     # is evidence (a detector's) and is followed softly, so its jitter does not come through.
     kp2d_hard: np.ndarray | None = field(default=None, compare=False)
+    # (T, V) hand tokens of the video's frames from the hand perceptron (`engine.video.vision`), in
+    # the model's right-hand picture (a left hand's frames mirrored). Needs a vision-trained model.
+    vision: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         t = self.conditions.num_frames
@@ -67,9 +71,15 @@ class InfillRequest:
                 raise ValueError(f"kp2d_hard: expected a ({t}, 21) bool mask, got {hard.shape} {hard.dtype}")
             if self.conditions.kp2d is None and hard.any():
                 raise ValueError("kp2d_hard: marks 2D keypoints but the conditions have none")
-        unknown = set(self.guidance) - set(MODALITIES)
+        if self.vision is not None:
+            v = np.asarray(self.vision)
+            if v.ndim != 2 or v.shape[0] != t:
+                raise ValueError(f"vision: expected ({t}, V) hand tokens, got shape {v.shape}")
+            if not np.isfinite(v).all():
+                raise ValueError("vision: hand tokens contain NaN or infinite values")
+        unknown = set(self.guidance) - set(GUIDED)
         if unknown:
-            raise ValueError(f"guidance: unknown modality {sorted(unknown)[0]!r}; known: {MODALITIES}")
+            raise ValueError(f"guidance: unknown modality {sorted(unknown)[0]!r}; known: {GUIDED}")
 
 
 @dataclass(frozen=True)

@@ -167,3 +167,37 @@ def test_cli_batch_reports_bad_files_and_goes_on(tmp_path: Path, clip: Condition
     report = (out / "infill_report.json").read_text()
     assert '"unobserved_frames": 0' in report and "jitter_mm" in report
     _ = Camera
+
+
+def test_vision_tokens_are_checked_and_need_the_vision_model(
+    infiller: DiffusionInfiller, clip: Conditions
+) -> None:
+    t = clip.num_frames
+    with pytest.raises(ValueError, match=r"vision: expected \(120, V\)"):
+        InfillRequest(clip, vision=np.zeros((t - 1, 128)))
+    with pytest.raises(ValueError, match="NaN"):
+        InfillRequest(clip, vision=np.full((t, 128), np.nan))
+    with pytest.raises(ValueError, match="unknown modality 'video'"):
+        InfillRequest(clip, guidance={"video": 2.0})
+    InfillRequest(clip, guidance={"vision": 1.5})  # the vision condition has a CFG scale too
+    with pytest.raises(ValueError, match="no vision path"):
+        infiller(InfillRequest(clip, steps=2, vision=np.zeros((t, 128))))
+
+
+def test_vision_model_reads_hand_tokens_at_any_frame_rate() -> None:
+    from engine.editing.infill import default_vision_checkpoint
+
+    if not default_vision_checkpoint().exists():
+        pytest.skip("no vision checkpoint in assets/model")
+    vision = load_infiller("cpu", vision=True)
+    assert vision.perceptron is not None and vision is not load_infiller("cpu")
+    cond = Conditions(fps=60.0, num_frames=90)  # vision alone, at 60 fps (the model runs at 30)
+    tokens = (
+        np.random.default_rng(0).normal(size=(90, vision.perceptron.config.vision_dim)).astype(np.float32)
+    )
+    a = vision(InfillRequest(cond, steps=3, vision=tokens)).motion
+    b = vision(InfillRequest(cond, steps=3, vision=tokens)).motion
+    c = vision(InfillRequest(cond, steps=3, vision=-tokens)).motion
+    assert a.num_frames == 90 and np.isfinite(a.joints).all()
+    assert np.array_equal(a.joints, b.joints)  # deterministic
+    assert np.abs(a.joints - c.joints).max() > 1e-4  # the tokens are read
