@@ -4,7 +4,8 @@
   MPJPE on the gap frames against linear and cubic-spline interpolation of the same keypoints, error
   on the observed frames, bone-length error.
 - lift: 2D keypoints alone (exact projections with the window's intrinsics + Gaussian pixel noise,
-  only joints inside the image); PA-MPJPE, MPJPE, G-MPJPE, GA-MPJPE, AUC, acceleration error.
+  only joints inside the image); PA-MPJPE, MPJPE, G-MPJPE, GA-MPJPE, AUC, acceleration error, and
+  F@5 / F@15 of the meshes against the ground truth's (the captures' MANO fits with the default hand).
 
 Windows come from a shard directory's `val` split; `source="real"` keeps those cut from real
 captures (whole held-out objects, docs/data.md), which training never saw.
@@ -36,6 +37,10 @@ class EvalWindows:
     K: np.ndarray  # (N,3,3)
     image_size: np.ndarray  # (N,2)
     names: list[str]
+    # The ground truth's MANO parameters (fits of the captures with the default hand): its meshes.
+    mano_pose: np.ndarray | None = None  # (N,120,48)
+    mano_transl: np.ndarray | None = None  # (N,120,3)
+    betas: np.ndarray | None = None  # (N,10)
 
 
 def load_windows(
@@ -55,8 +60,39 @@ def load_windows(
         idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
     names = [sequences[int(batch["sequence"][i])]["name"] for i in idx]
     return EvalWindows(
-        batch["kp3d"][idx].astype(np.float64), batch["K"][idx], batch["image_size"][idx], names
+        batch["kp3d"][idx].astype(np.float64),
+        batch["K"][idx],
+        batch["image_size"][idx],
+        names,
+        batch["mano_pose"][idx],
+        batch["mano_transl"][idx],
+        batch["betas"][idx],
     )
+
+
+F_SCORE_EVERY = 10  # frames: F-scores compare 778 x 778 vertex distances, so every 10th frame
+
+
+def mesh_f_scores(
+    hand: Any, pred_motion: Any, pose: np.ndarray, transl: np.ndarray, betas: np.ndarray
+) -> tuple[float, float]:
+    """Mean F@5 and F@15 (mm) of the predicted meshes against the ground truth's, every
+    `F_SCORE_EVERY`-th frame, each after similarity alignment (as FreiHAND scores meshes)."""
+    import torch
+
+    frames = np.arange(0, len(pose), F_SCORE_EVERY)
+    with torch.no_grad():
+        gt = hand(pose[frames, 3:], pose[frames, :3], betas, transl[frames]).vertices.numpy()
+        pred = hand(
+            pred_motion.hand_pose[frames],
+            pred_motion.global_orient[frames],
+            pred_motion.betas,
+            pred_motion.transl[frames],
+        ).vertices.numpy()
+    aligned = metrics.pa_aligned(pred.astype(np.float64), gt.astype(np.float64))
+    f5 = [metrics.f_score(a, g, 5.0) for a, g in zip(aligned, gt, strict=True)]
+    f15 = [metrics.f_score(a, g, 15.0) for a, g in zip(aligned, gt, strict=True)]
+    return float(np.mean(f5)), float(np.mean(f15))
 
 
 def interpolate(kp: np.ndarray, observed: np.ndarray, kind: str) -> np.ndarray:
@@ -115,8 +151,13 @@ def evaluate_lifting(
 ) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     rows: dict[str, list[float]] = {
-        k: [] for k in ("pa_mpjpe", "mpjpe", "g_mpjpe", "ga_mpjpe", "auc", "accel")
+        k: [] for k in ("pa_mpjpe", "mpjpe", "g_mpjpe", "ga_mpjpe", "auc", "accel", "f5", "f15")
     }
+    hand = None
+    if windows.mano_pose is not None:
+        from engine.hand import create_hand_model
+
+        hand = create_hand_model("default", "right")
     for i in range(len(windows.names)):
         gt = windows.kp3d[i]
         K = windows.K[i].astype(np.float64)
@@ -129,14 +170,21 @@ def evaluate_lifting(
         cond = Conditions(
             fps=30.0, num_frames=gt.shape[0], kp2d=uv, kp2d_mask=inside, image_size=np.array([w, h]), K=K
         )
-        pred = infiller(InfillRequest(cond, steps=steps, seed=seed + i)).motion.joints
+        motion = infiller(InfillRequest(cond, steps=steps, seed=seed + i)).motion
+        pred = motion.joints
+        if hand is not None:
+            f5, f15 = mesh_f_scores(
+                hand, motion, windows.mano_pose[i], windows.mano_transl[i], windows.betas[i]
+            )
+            rows["f5"].append(f5)
+            rows["f15"].append(f15)
         rows["pa_mpjpe"].append(metrics.pa_mpjpe(pred, gt))
         rows["mpjpe"].append(metrics.mpjpe(pred, gt))
         rows["g_mpjpe"].append(metrics.g_mpjpe(pred, gt))
         rows["ga_mpjpe"].append(metrics.ga_mpjpe(pred, gt))
         rows["auc"].append(metrics.pck_auc(metrics.pa_aligned(pred, gt), gt))
         rows["accel"].append(metrics.acceleration_error(pred, gt))
-    out: dict[str, Any] = {k: float(np.mean(v)) for k, v in rows.items()}
+    out: dict[str, Any] = {k: float(np.mean(v)) for k, v in rows.items() if v}
     out["windows"] = len(windows.names)
     out["noise_px"] = noise_px
     return out

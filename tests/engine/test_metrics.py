@@ -94,3 +94,30 @@ def test_interpolation_baselines() -> None:
         assert np.allclose(filled, kp, atol=1e-12)
     with pytest.raises(ValueError):
         interpolate(kp, observed, "quintic")
+
+
+def test_mesh_f_scores_align_then_compare_vertices() -> None:
+    from types import SimpleNamespace
+
+    from engine.eval.infill_eval import mesh_f_scores
+    from engine.hand import create_hand_model
+
+    hand = create_hand_model("default", "right")
+    rng = np.random.default_rng(0)
+    pose = (rng.normal(0, 0.2, (20, 48))).astype(np.float32)
+    transl = np.tile([0.0, 0.0, 0.5], (20, 1)).astype(np.float32)
+    betas = np.zeros(10, dtype=np.float32)
+
+    def motion(p, t):
+        return SimpleNamespace(hand_pose=p[:, 3:], global_orient=p[:, :3], betas=betas, transl=t)
+
+    assert mesh_f_scores(hand, motion(pose, transl), pose, transl, betas) == pytest.approx((1.0, 1.0))
+    # A rigid move of the whole hand is aligned away: still a perfect score.
+    moved = pose.copy()
+    moved[:, :3] += 0.3
+    assert mesh_f_scores(hand, motion(moved, transl + 0.1), pose, transl, betas)[1] > 0.99
+    # Bent fingers are not: F@5 drops more than F@15.
+    bent = pose.copy()
+    bent[:, 3:] += 0.5
+    f5, f15 = mesh_f_scores(hand, motion(bent, transl), pose, transl, betas)
+    assert f5 < f15 < 1.0 and f5 < 0.8
