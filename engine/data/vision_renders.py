@@ -1,7 +1,7 @@
 """Rendered training windows for the vision path: `python main.py data renders`.
 
 Each window of a source shard directory (camera-space MANO motion, `engine.data.windows`) is drawn
-with `engine.video.render` at a small landscape size, passed through the frozen vision backbone,
+with `engine.data.render` at a small landscape size, passed through the frozen vision backbone,
 and written as a window of the same schema plus `tokens` (T, H', W', C) float16: the backbone's
 dense tokens. The window's camera is re-framed for the picture (`frame_camera`), so `K`,
 `image_size`, `kp2d`, `kp2d_norm` and `visible` are recomputed for it; everything else (canonical
@@ -50,7 +50,7 @@ def render_training_window(
     rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """A source window and its camera-space vertices (T,V,3) -> (updated window, frames (T,H,W,3))."""
-    from engine.video.render import frame_camera, project, render_window, sample_style
+    from engine.data.render import frame_camera, project, render_window, sample_style
 
     size = (config.width, config.height)
     valid = window["frame_valid"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from engine.data.render import RenderStyle, frame_camera, project, render_window
 from engine.model.perceptron import HandPerceptron, VisionConfig
-from engine.video.render import RenderStyle, frame_camera, project, render_window
 
 
 @pytest.fixture(scope="module")
