@@ -52,6 +52,29 @@ def resolve_factory(spec: str):
     return getattr(importlib.import_module(module), name)
 
 
+def with_vision(infiller: Any, request: Any) -> tuple[Any, Any, str | None]:
+    """(infiller, request, note) for a request that names its video (`vision_video`): the vision
+    model and the request with the video's hand tokens, as `main.py estimate` uses them, when the
+    engine is the diffusion model and the vision checkpoint is installed. Otherwise, or if the
+    frames cannot be read, the request as it is (keypoints only) and a note saying why."""
+    import dataclasses
+
+    video = getattr(request, "vision_video", None)
+    if not video or request.vision is not None:
+        return infiller, request, None
+    try:
+        from engine.editing.infill import DiffusionInfiller, default_vision_checkpoint, load_infiller
+        from engine.video.vision import video_hand_tokens
+
+        if not isinstance(infiller, DiffusionInfiller) or not default_vision_checkpoint().is_file():
+            return infiller, request, "no vision model: estimated from the keypoints"
+        vision = load_infiller(device=str(infiller.device), vision=True)
+        tokens = video_hand_tokens(vision.perceptron, video, request.conditions, vision.device)
+        return vision, dataclasses.replace(request, vision=tokens, vision_video=None), None
+    except Exception as exc:  # the keypoints alone still give an estimate
+        return infiller, request, f"vision tokens unavailable ({type(exc).__name__}: {exc}); keypoints only"
+
+
 class _Engine:
     def __init__(self, conn, latest, factory_spec: str) -> None:
         self.conn, self.latest = conn, latest
@@ -106,7 +129,10 @@ class _Engine:
                     joints = None if preview is None else np.asarray(preview.joints, np.float32)
                     self.conn.send(("progress", job_id, step, total, joints))
 
-                result = self.infiller(request, progress, should_cancel)
+                infiller, request, note = with_vision(self.infiller, request)
+                if note:
+                    print(f"unihand engine: {note}", flush=True)
+                result = infiller(request, progress, should_cancel)
                 if should_cancel():
                     raise InfillCancelled("superseded after the last step")
                 motion, (start, stop) = result.motion, result.changed

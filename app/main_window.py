@@ -324,7 +324,10 @@ class MainWindow(QMainWindow):
         self.install_session(session, frames=data.frames, source=None)
         self.session_path = None
         for hand in session.tracks:
-            self._submit(session.ticket(hand, None, "Estimate the motion", from_scratch=True))
+            ticket = session.ticket(
+                hand, None, "Estimate the motion", from_scratch=True, vision_video=str(data.path)
+            )
+            self._submit(ticket)
         found = ", ".join(f"{t.handedness} hand in {t.num_detected} frames" for t in data.tracks)
         self.statusBar().showMessage(f"{data.path.name}: {found}; estimating the motion…")
 

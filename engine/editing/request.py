@@ -52,6 +52,9 @@ class InfillRequest:
     # (T, V) hand tokens of the video's frames from the hand perceptron (`engine.video.vision`), in
     # the model's right-hand picture (a left hand's frames mirrored). Needs a vision-trained model.
     vision: np.ndarray | None = field(default=None, compare=False)
+    # The video the conditions were detected in: an engine with the vision path computes the hand
+    # tokens from its frames (the editor's first estimate of a video); others ignore it.
+    vision_video: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         t = self.conditions.num_frames

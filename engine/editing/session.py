@@ -441,12 +441,18 @@ class Session:
         return self.ticket(hand, (start, stop), label)
 
     def ticket(
-        self, hand: str, frames: tuple[int, int] | None, label: str = "Refresh", from_scratch: bool = False
+        self,
+        hand: str,
+        frames: tuple[int, int] | None,
+        label: str = "Refresh",
+        from_scratch: bool = False,
+        vision_video: str | None = None,
     ) -> EditTicket:
         """A request for the current state of `hand` (used by edits, and to refresh stale frames).
 
         `from_scratch`: generate without the current motion (a first estimate, when what is shown
-        is only a placeholder); `frames` must then be None."""
+        is only a placeholder); `frames` must then be None. `vision_video`: the video the
+        conditions come from, for an engine that reads its frames too (the first estimate)."""
         track = self.track(hand)
         s = self.settings
         if frames is not None and self.edit_margin:
@@ -464,6 +470,7 @@ class Session:
             guidance=dict(s.guidance),
             # The user's drags are met exactly; detections are evidence (engine/editing/refine.py).
             kp2d_hard=track.arrays["drag2d_mask"].copy() if track.image_size is not None else None,
+            vision_video=vision_video,
         )
         return EditTicket(hand, self.revision, request, label)
 

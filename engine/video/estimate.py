@@ -53,9 +53,8 @@ def estimate_video(
         DenseTokens,
         backbone_for,
         dense_tokens_to_file,
-        hand_tokens,
-        initial_pose_from_track,
         temporary_tokens_path,
+        track_hand_tokens,
     )
 
     started = time.perf_counter()
@@ -106,9 +105,7 @@ def estimate_video(
                     tokens_for(mirror)
                     if failure:
                         raise failure[0]
-                w, h = (int(v) for v in cond.image_size)
-                init, init_mask = initial_pose_from_track(cond.kp2d, cond.kp2d_mask, w, h, mirror)
-                tokens = hand_tokens(infiller.perceptron, dense[mirror], init, init_mask, infiller.device)
+                tokens = track_hand_tokens(infiller.perceptron, dense[mirror], cond, infiller.device)
             steps_bar = tqdm(desc=f"{track.handedness} hand", unit="step", disable=not progress)
 
             def on_step(done: int, total: int, _preview: object, b: tqdm = steps_bar) -> None:

@@ -153,6 +153,32 @@ def initial_pose_from_track(
     return np.nan_to_num(norm).astype(np.float32), np.asarray(kp2d_mask[i], dtype=bool)
 
 
+def track_hand_tokens(
+    perceptron: HandPerceptron, dense: np.ndarray | DenseTokens, cond, device="cpu"
+) -> np.ndarray:
+    """Hand tokens (T, V) for one hand's conditions (`engine.motion.types.Conditions`) from the
+    dense tokens of its video (mirrored for a left hand), with that hand's initial pose."""
+    w, h = (int(v) for v in cond.image_size)
+    mirror = cond.handedness == "left"
+    init, mask = initial_pose_from_track(cond.kp2d, cond.kp2d_mask, w, h, mirror)
+    return hand_tokens(perceptron, dense, init, mask, device)
+
+
+def video_hand_tokens(
+    perceptron: HandPerceptron, video: str | os.PathLike[str], cond, device="cpu"
+) -> np.ndarray:
+    """Hand tokens for one hand of a video, all in one call (backbone, then perceptron); the
+    dense tokens go through a temporary file that is deleted before returning."""
+    path = temporary_tokens_path(Path(tempfile.gettempdir()) / "x")
+    try:
+        dense = dense_tokens_to_file(video, backbone_for(perceptron), path, mirror=cond.handedness == "left")
+        if len(dense) != cond.num_frames:
+            raise ValueError(f"{video}: {len(dense)} frames, the conditions have {cond.num_frames}")
+        return track_hand_tokens(perceptron, dense, cond, device)
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def temporary_tokens_path(near: str | os.PathLike[str]) -> Path:
     """A fresh file name for dense tokens, in the output's folder (the system temp if that fails)."""
     folder = Path(near).resolve().parent
@@ -172,4 +198,6 @@ __all__ = [
     "hand_tokens",
     "initial_pose_from_track",
     "temporary_tokens_path",
+    "track_hand_tokens",
+    "video_hand_tokens",
 ]
