@@ -37,7 +37,9 @@ def test_the_first_estimate_of_a_video_gets_its_hand_tokens(tmp_path: Path) -> N
     editor = load_infiller("cpu")
     infiller, request, note = with_vision(editor, _request(video))
     assert note is None and infiller is load_infiller("cpu", vision=True) and infiller is not editor
-    assert request.vision.shape == (12, infiller.perceptron.config.vision_dim) and request.vision_video is None
+    assert (
+        request.vision.shape == (12, infiller.perceptron.config.vision_dim) and request.vision_video is None
+    )
     motion = infiller(request).motion
     assert motion.num_frames == 12 and motion.handedness == "left" and np.isfinite(motion.joints).all()
     # Later edits carry no video: the editor's model, untouched.
@@ -49,6 +51,8 @@ def test_without_frames_or_a_vision_model_the_keypoints_alone(tmp_path: Path) ->
     editor = load_infiller("cpu")
     request = _request(tmp_path / "gone.mp4")
     infiller, same, note = with_vision(editor, request)
-    assert infiller is editor and same is request and "vision tokens unavailable" in note and "gone.mp4" in note
+    assert (
+        infiller is editor and same is request and "vision tokens unavailable" in note and "gone.mp4" in note
+    )
     baseline = InterpolationInfiller()
     assert with_vision(baseline, request)[2] == "no vision model: estimated from the keypoints"
