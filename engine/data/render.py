@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from engine.motion.camera import Camera
+
 # Skin albedos (sRGB 0-1), light to dark; a sample is blended between two neighbours.
 SKIN_TONES = np.array(
     [
@@ -108,14 +110,8 @@ def sample_style(rng: np.random.Generator, width: int, height: int, num_frames: 
     )
 
 
-def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(..., 3) camera-space points (OpenCV axes: x right, y down, z forward) -> (..., 2) pixels."""
-    z = np.maximum(points[..., 2:3], 1e-6)
-    return points[..., :2] / z * np.diag(K)[:2] + K[:2, 2]
-
-
 def draw_hand(
-    image: Image.Image, vertices: np.ndarray, faces: np.ndarray, K: np.ndarray, style: RenderStyle
+    image: Image.Image, vertices: np.ndarray, faces: np.ndarray, camera: Camera, style: RenderStyle
 ) -> None:
     """Draw one frame's mesh (V,3 camera space) into `image` in place."""
     tri = vertices[faces]
@@ -130,7 +126,7 @@ def draw_hand(
     diffuse = np.clip(normals @ style.light, 0, 1)
     shade = style.ambient + (1 - style.ambient) * diffuse
     colours = np.clip(style.skin[None] * shade[:, None] * 255, 0, 255).astype(np.uint8)
-    uv = project(tri, K)
+    uv = camera.project(tri)
     draw = ImageDraw.Draw(image)
     for f in np.argsort(-tri[:, :, 2].mean(axis=1)):
         draw.polygon([tuple(p) for p in uv[f]], fill=tuple(int(c) for c in colours[f]))
@@ -139,19 +135,18 @@ def draw_hand(
 def render_window(
     vertices: np.ndarray,
     faces: np.ndarray,
-    K: np.ndarray,
-    size: tuple[int, int],
+    camera: Camera,
     style: RenderStyle,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """(T,V,3) camera-space vertices -> (T, H, W, 3) uint8 frames of size (W, H)."""
-    width, height = size
+    """(T,V,3) camera-space vertices -> (T, H, W, 3) uint8 frames of the camera's size."""
+    width, height = camera.image_size
     frames = np.empty((len(vertices), height, width, 3), dtype=np.uint8)
     previous: np.ndarray | None = None
     for t, verts in enumerate(vertices):
         x, y = style.pan[t]
         image = Image.fromarray(style.background[y : y + height, x : x + width])
-        draw_hand(image, verts, faces, K, style)
+        draw_hand(image, verts, faces, camera, style)
         if style.occluder is not None:
             centres, radii, colour = style.occluder
             cx, cy = centres[t]
@@ -175,10 +170,10 @@ def frame_camera(
     size: tuple[int, int],
     rng: np.random.Generator,
     fill: tuple[float, float] = (0.15, 0.45),
-) -> np.ndarray:
-    """Intrinsics for rendering a window at `size` (W, H), principal point at the centre.
+) -> Camera:
+    """The camera for rendering a window at `size` (W, H), principal point at the centre.
 
-    Starts from the window's own focal length (in `Camera.normalise_2d` units, 2f / max(W, H)) and
+    Starts from the window's own focal length (`Camera.normalised_focal`) and
     zooms so the hand spans a sampled share `fill` of the picture's longer side, as far as the
     hand stays inside the picture (95% of its keypoints over the window): the hand's direction from
     the camera is kept, so the rays, and the scene's geometry, are the window's.
@@ -194,4 +189,4 @@ def frame_camera(
     zoom_max = float(np.min(limits / np.maximum(reach, 1e-6)))
     f_norm = focal_norm * max(min(zoom_wanted, zoom_max), 0.25)
     f = f_norm * half
-    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+    return Camera(np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]]), width, height)

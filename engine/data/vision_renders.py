@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,6 @@ class RenderConfig:
     seed: int = 0
 
 
-def _focal_norm(K: np.ndarray, image_size: np.ndarray) -> float:
-    return float(2.0 * K[0, 0] / max(image_size))
-
-
 def render_training_window(
     window: dict[str, np.ndarray],
     faces: np.ndarray,
@@ -50,30 +47,27 @@ def render_training_window(
     rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """A source window and its camera-space vertices (T,V,3) -> (updated window, frames (T,H,W,3))."""
-    from engine.data.render import frame_camera, project, render_window, sample_style
+    from engine.data.render import frame_camera, render_window, sample_style
+    from engine.motion.camera import Camera
 
     size = (config.width, config.height)
     valid = window["frame_valid"]
     kp3d_cam = window["kp3d_cam"]
-    K = frame_camera(
-        kp3d_cam[valid],
-        _focal_norm(window["K"], window["image_size"]),
-        size,
-        rng,
-        (config.fill_min, config.fill_max),
+    source = Camera(window["K"].astype(np.float64), *(int(v) for v in window["image_size"]))
+    camera = frame_camera(
+        kp3d_cam[valid], source.normalised_focal, size, rng, (config.fill_min, config.fill_max)
     )
     style = sample_style(rng, config.width, config.height, len(valid))
-    frames = render_window(vertices, faces, K, size, style, rng)
-    kp2d = project(kp3d_cam, K).astype(np.float32)
-    half = max(size) / 2.0
-    kp2d_norm = ((kp2d - np.array(size) / 2.0) / half).astype(np.float32)
+    frames = render_window(vertices, faces, camera, style, rng)
+    kp2d = np.zeros((*kp3d_cam.shape[:-1], 2))
+    kp2d[valid] = camera.project(kp3d_cam[valid].astype(np.float64))  # padded frames stay zero
     inside = (kp2d >= 0).all(-1) & (kp2d[..., 0] < size[0]) & (kp2d[..., 1] < size[1])
     out = dict(window)
     out.update(
-        K=K.astype(np.float32),
+        K=camera.K.astype(np.float32),
         image_size=np.array(size, dtype=np.int32),
-        kp2d=np.where(valid[:, None, None], kp2d, 0).astype(np.float32),
-        kp2d_norm=np.where(valid[:, None, None], kp2d_norm, 0).astype(np.float32),
+        kp2d=kp2d.astype(np.float32),
+        kp2d_norm=np.where(valid[:, None, None], camera.normalise_2d(kp2d), 0).astype(np.float32),
         visible=inside & valid[:, None],
     )
     return out, frames
@@ -137,7 +131,6 @@ def build_renders(
     config: RenderConfig | None = None,
     workers: int = 1,
     progress: bool = True,
-    previews: list[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Render `count` windows of the shard directory `source` into shards at `out_dir`."""
     from tqdm import tqdm
@@ -157,22 +150,20 @@ def build_renders(
         "windows": chosen.tolist(),
     }
     bar = tqdm(total=len(chosen), desc=f"render {Path(out_dir).name}", unit="window", disable=not progress)
-    with ShardWriter(out_dir, shard_size=64, config=asdict(config), meta=meta) as writer:
+    with (
+        ShardWriter(out_dir, shard_size=64, config=asdict(config), meta=meta) as writer,
+        ExitStack() as stack,
+    ):
         if workers <= 1:
             _init(config)
             results: Iterator[Any] = map(_run, items())
-            for window, sample in results:
-                writer.add(window)
-                if previews is not None:
-                    previews.append(sample)
-                bar.update(1)
         else:
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init, initargs=(config,)) as pool:
-                for window, sample in pool.imap(_run, items(), chunksize=2):
-                    writer.add(window)
-                    if previews is not None:
-                        previews.append(sample)
-                    bar.update(1)
+            pool = stack.enter_context(
+                multiprocessing.get_context("spawn").Pool(workers, initializer=_init, initargs=(config,))
+            )
+            results = pool.imap(_run, items(), chunksize=2)
+        for window, _sample in results:
+            writer.add(window)
+            bar.update(1)
     bar.close()
     return meta

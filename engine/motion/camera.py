@@ -134,6 +134,11 @@ class Camera:
         centre, half = self._norm_params()
         return n * half + _const(centre, n)
 
+    @property
+    def normalised_focal(self) -> float:
+        """fx in `normalise_2d` units (2 fx / max(W, H)): the focal length the model is told."""
+        return float(self.K[0, 0]) / self._norm_params()[1]
+
     def _norm_params(self) -> tuple[np.ndarray, float]:
         return np.array([self.width / 2.0, self.height / 2.0]), max(self.width, self.height) / 2.0
 

@@ -144,12 +144,14 @@ def initial_pose_from_track(
     seen = np.flatnonzero(np.asarray(kp2d_mask).any(axis=1))
     if not len(seen):
         return None, None
+    from engine.hand.mirror import mirror_pixels
+    from engine.motion.camera import Camera
+
     i = int(seen[0])
     uv = np.array(kp2d[i], dtype=np.float64)
-    if mirror:
-        uv[:, 0] = width - uv[:, 0]
-    half = max(width, height) / 2.0
-    norm = (uv - np.array([width, height]) / 2.0) / half
+    if mirror:  # the picture flipped left-right: about its centre column
+        uv = mirror_pixels(uv, width / 2.0)
+    norm = Camera.default(width, height).normalise_2d(uv)
     return np.nan_to_num(norm).astype(np.float32), np.asarray(kp2d_mask[i], dtype=bool)
 
 

@@ -168,3 +168,15 @@ def test_canonical_rejects_bad_poses() -> None:
         canonical_extrinsics(scaled)
     with pytest.raises(ValueError, match="3 frames but cam_to_world has 4"):
         to_canonical(np.zeros((3, 21, 3)), poses)
+
+
+def test_normalised_focal_is_the_models_focal() -> None:
+    from engine.model.features import focal_norm_from_K
+
+    cam = Camera(np.array([[900.0, 0, 640], [0, 900.0, 360], [0, 0, 1]]), 1280, 720)
+    assert cam.normalised_focal == pytest.approx(900.0 / 640.0)
+    # Focal length times a normalised ray = the normalised pixel: the two units agree.
+    n = cam.normalise_2d(cam.project(np.array([0.1, -0.05, 0.5])))
+    assert n == pytest.approx(cam.normalised_focal * np.array([0.2, -0.1]))
+    torch_value = focal_norm_from_K(torch.tensor(cam.K), torch.tensor(cam.image_size))
+    assert float(torch_value) == pytest.approx(cam.normalised_focal)

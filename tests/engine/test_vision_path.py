@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data.render import RenderStyle, frame_camera, project, render_window
+from engine.data.render import RenderStyle, frame_camera, render_window
 from engine.model.perceptron import HandPerceptron, VisionConfig
 
 
@@ -42,10 +42,11 @@ def test_the_hand_is_drawn_where_its_keypoints_project(posed_hand) -> None:
     verts, faces, kp = posed_hand
     size = (256, 144)
     focal_norm = 1.0
-    K = frame_camera(kp, focal_norm, size, np.random.default_rng(0), fill=(0.3, 0.3))
-    frames = render_window(verts, faces, K, size, _plain_style(len(verts), *size), np.random.default_rng(0))
+    camera = frame_camera(kp, focal_norm, size, np.random.default_rng(0), fill=(0.3, 0.3))
+    assert camera.image_size == size
+    frames = render_window(verts, faces, camera, _plain_style(len(verts), *size), np.random.default_rng(0))
     assert frames.shape == (3, 144, 256, 3) and frames.dtype == np.uint8
-    uv = project(kp, K)
+    uv = camera.project(kp)
     assert (uv >= 0).all() and (uv[..., 0] < 256).all() and (uv[..., 1] < 144).all()
     for t in range(3):
         on = frames[t].astype(int).sum(-1) > 3 * 20
@@ -66,8 +67,8 @@ def test_the_hand_is_drawn_where_its_keypoints_project(posed_hand) -> None:
 def test_framing_keeps_an_off_centre_hand_inside(posed_hand) -> None:
     _, _, kp = posed_hand
     off = kp + np.array([0.15, 0.05, 0.0])  # far to the right of the optical axis
-    K = frame_camera(off, 1.0, (256, 144), np.random.default_rng(1), fill=(0.45, 0.45))
-    uv = project(off, K)
+    camera = frame_camera(off, 1.0, (256, 144), np.random.default_rng(1), fill=(0.45, 0.45))
+    uv = camera.project(off)
     assert (uv[..., 0] < 256).mean() > 0.95 and (uv[..., 1] < 144).mean() > 0.95
 
 
