@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -24,3 +25,23 @@ def shared_data_dir() -> Path | None:
     override = os.environ.get("UNIHAND_SHARED_DATA")
     candidate = Path(override) if override else REPO_ROOT.parent / "shared" / "data"
     return candidate if candidate.is_dir() else None
+
+
+def model_file(env_var: str, package: str, relative: str, what: str = "file") -> Path | None:
+    """A model file shipped inside an installed package, or the one `env_var` names instead.
+
+    The package is located without importing it. Returns None when neither exists; raises
+    FileNotFoundError (naming the variable) when `env_var` is set to something that is not a file.
+    """
+    override = os.environ.get(env_var)
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise FileNotFoundError(f"{env_var}={override}: no such {what}")
+        return path
+    spec = importlib.util.find_spec(package)
+    for location in list(spec.submodule_search_locations or []) if spec else []:
+        path = Path(location) / relative
+        if path.is_file():
+            return path
+    return None

