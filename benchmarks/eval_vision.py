@@ -93,22 +93,16 @@ def evaluate(name: str, path: str, windows: list[dict], steps: int, noise_px: fl
 def real_clip(video: str, steps: int, seed: int) -> dict:
     """What the tokens do on a real video (no 3D truth): the estimate from the picture alone and
     from nothing, each against the full estimate (2D + vision), after per-frame alignment."""
-    import tempfile
-
     from engine.editing.infill import load_infiller
     from engine.editing.request import InfillRequest
     from engine.eval import metrics
     from engine.motion.types import Conditions
     from engine.video.conditions import detect_conditions
-    from engine.video.vision import backbone_for, dense_tokens_to_file, hand_tokens, initial_pose_from_track
+    from engine.video.vision import video_hand_tokens
 
     infiller = load_infiller("cpu", vision=True)
     cond = detect_conditions(video, hand="right")[0].conditions
-    w, h = (int(v) for v in cond.image_size)
-    with tempfile.TemporaryDirectory() as tmp:
-        dense = dense_tokens_to_file(video, backbone_for(infiller.perceptron), Path(tmp) / "t.npy")
-        init, mask = initial_pose_from_track(cond.kp2d, cond.kp2d_mask, w, h, mirror=False)
-        tokens = hand_tokens(infiller.perceptron, dense, init, mask)
+    tokens = video_hand_tokens(infiller.perceptron, video, cond)
     t = cond.num_frames
 
     def run(c: Conditions, vision: np.ndarray | None) -> np.ndarray:

@@ -90,18 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     from engine.files import write_text_atomic
     from engine.hand import create_hand_model
     from engine.hand.skeleton import MP21_PARENTS
-    from engine.video.conditions import detect_conditions
     from engine.video.decode import VideoReader
     from engine.video.estimate import estimate_video, reprojection_error_px
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         # The CLI's own path (detection and backbone on two threads, perceptron, diffusion, refinement).
-        motion = estimate_video(args.video, Path(tmp) / "m.npz", hand=args.hand, vision=args.vision == "on")[
+        result = estimate_video(args.video, Path(tmp) / "m.npz", hand=args.hand, vision=args.vision == "on")[
             0
-        ].motion
+        ]
     t1 = time.perf_counter()
-    track = detect_conditions(args.video, hand=args.hand)[0]  # the raw detections, to compare with
+    motion, track = result.motion, result.track  # the estimate, and the raw detections to compare with
     cond = track.conditions
     hand = create_hand_model(motion.hand_model, motion.handedness)
     with torch.inference_mode():

@@ -1,4 +1,4 @@
-"""`python main.py estimate VIDEO -o MOTION.npz [--hand auto|right|left] [--vision on|off]`.
+"""`python main.py estimate VIDEO -o MOTION.npz [--hand auto|right|left] [--vision auto|on|off]`.
 
 Video -> MediaPipe 2D keypoints per frame, tracked per hand (engine.video.conditions), and, on a
 second thread at the same time, the frozen backbone's dense tokens of every frame
@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -21,6 +22,9 @@ from tqdm import tqdm
 from engine.editing.request import InfillRequest
 from engine.motion.io import save_motion
 from engine.motion.types import HandMotion
+
+if TYPE_CHECKING:
+    from engine.video.conditions import VideoTrack
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class EstimateResult:
     frames: int
     detected_frames: int
     seconds: float
+    track: VideoTrack  # the detections the motion was estimated from
 
 
 def estimate_video(
@@ -124,6 +129,7 @@ def estimate_video(
                     cond.num_frames,
                     track.num_detected,
                     time.perf_counter() - started,
+                    track,
                 )
             )
             if track.num_detected == 0:
