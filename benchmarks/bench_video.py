@@ -11,6 +11,13 @@ Each stage runs in a fresh Python process, so its peak memory (VmHWM) is its own
   flat curve means memory does not grow with length. The peak is extrapolated to 10 minutes
   (18,000 frames at 30 fps) from the growth per frame between the sample a quarter of the way
   in (after warm-up) and the last.
+- vision: the shipped perceptron's backbone alone over the clip on one thread (CPU ms per frame),
+  and the perceptron over all the clip's dense tokens (ms per 240 frames).
+- estimate / estimate_no_vision: `estimate_video` end to end (models loaded first, not timed),
+  with and without the vision path: frames/s and peak memory.
+
+    python benchmarks/bench_video.py --stages vision,estimate,estimate_no_vision \
+        --out docs/results/estimate_speed.json
 """
 
 from __future__ import annotations
@@ -129,6 +136,50 @@ def stage_long(clip: Path, minutes: float) -> dict:
     }
 
 
+def stage_vision(clip: Path) -> dict:
+    import torch
+
+    from engine.editing.infill import load_infiller
+    from engine.video.vision import backbone_for, dense_tokens_to_file, hand_tokens
+
+    torch.set_num_threads(1)
+    perceptron = load_infiller("cpu", vision=True).perceptron
+    backbone = backbone_for(perceptron)
+    with tempfile.TemporaryDirectory() as tmp:
+        start, cpu = time.perf_counter(), time.process_time()
+        dense = dense_tokens_to_file(clip, backbone, Path(tmp) / "t.npy")
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        started = time.perf_counter()
+        hand_tokens(perceptron, dense, None, None)
+        perceptron_s = time.perf_counter() - started
+    n = len(dense)
+    return {
+        "frames": n,
+        "backbone_input": list(backbone.input_size(1280, 720)),
+        "backbone_cpu_ms_per_frame": 1000 * cpu / n,
+        "backbone_fps": n / wall,
+        "perceptron_ms_per_240_frames": 1000 * perceptron_s * 240 / n,
+    }
+
+
+def stage_estimate(clip: Path, vision: bool) -> dict:
+    from engine.editing.infill import load_infiller
+    from engine.video.estimate import estimate_video
+
+    load_infiller(vision=vision)  # loading is not what is timed
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = estimate_video(clip, Path(tmp) / "m.npz", hand="right", progress=False, vision=vision)[0]
+        wall = time.perf_counter() - start
+    return {
+        "frames": result.frames,
+        "wall_s": wall,
+        "fps": result.frames / wall,
+        "detected": result.detected_frames,
+        "peak_rss_mb": _mem_mb("VmHWM"),
+    }
+
+
 def _run_stage(name: str, args: argparse.Namespace) -> dict:
     cmd = [
         sys.executable,
@@ -162,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
             "decode": lambda: stage_decode(args.clip),
             "end_to_end": lambda: stage_end_to_end(args.clip),
             "long": lambda: stage_long(args.clip, args.minutes),
+            "vision": lambda: stage_vision(args.clip),
+            "estimate": lambda: stage_estimate(args.clip, True),
+            "estimate_no_vision": lambda: stage_estimate(args.clip, False),
         }
         print(json.dumps(funcs[args.stage]()))
         return 0
