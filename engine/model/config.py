@@ -41,8 +41,14 @@ class ModelConfig:
     diffusion_steps: int = 50  # DDPM training steps (paper B.2), cosine schedule
     position_center: tuple[float, float, float] = (0.0, 0.0, 0.5)
     position_scale: float = 0.1
+    # "vae": conditions enter the denoiser as latents of the joint VAE's condition encoders (the
+    # paper). "mlp": paper Table 4's "w/o condition encoders" ablation: a per-frame MLP inside the
+    # denoiser maps the raw condition features to the latent size, trained with the denoiser.
+    condition_encoder: str = "vae"
 
     def __post_init__(self) -> None:
+        if self.condition_encoder not in ("vae", "mlp"):
+            raise ValueError(f"condition_encoder must be 'vae' or 'mlp', got {self.condition_encoder!r}")
         if self.window % self.segment:
             raise ValueError(f"window ({self.window}) must be a multiple of segment ({self.segment})")
 

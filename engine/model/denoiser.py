@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from engine.model.config import ModelConfig
+from engine.model.features import CONDITION_DIMS
 from engine.model.layers import Stack, timestep_embedding
 from engine.model.rope import rope_angles
 from engine.model.vae import MODALITIES
@@ -44,6 +45,14 @@ class LatentDenoiser(nn.Module):
         self.latent_in = nn.Linear(z, d)
         self.global_type = nn.Parameter(torch.randn(d) * 0.02)
         self.condition_in = nn.ModuleDict({m: nn.Linear(z, d) for m in MODALITIES})
+        if config.condition_encoder == "mlp":
+            # The ablation without the VAE's condition encoders: raw features -> latent size, per frame.
+            self.condition_mlp = nn.ModuleDict(
+                {
+                    m: nn.Sequential(nn.Linear(CONDITION_DIMS[m], d), nn.GELU(), nn.Linear(d, z))
+                    for m in MODALITIES
+                }
+            )
         # One learnable unconditional token per modality, in the condition latents' own space.
         self.null = nn.ParameterDict({m: nn.Parameter(torch.randn(z) * 0.02) for m in MODALITIES})
         self.vision_in = nn.Linear(config.vision_dim, d)

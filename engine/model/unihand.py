@@ -8,6 +8,7 @@ condition is encoded the same way in both.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -85,8 +86,11 @@ class UniHand(nn.Module):
     def encode_conditions(self, batch: dict[str, torch.Tensor]) -> DenoiserConditions:
         cond = DenoiserConditions()
         for m, (feats, observed) in condition_inputs(batch, self.config).items():
-            latents = self.vae.encode_condition(m, feats, batch["frame_valid"])
-            cond.latents[m] = (latents - self.frame_mean) / self.frame_std
+            if self.config.condition_encoder == "mlp":
+                cond.latents[m] = self.denoiser.condition_mlp[m](feats)
+            else:
+                latents = self.vae.encode_condition(m, feats, batch["frame_valid"])
+                cond.latents[m] = (latents - self.frame_mean) / self.frame_std
             cond.observed[m] = observed
         return cond
 
@@ -100,9 +104,10 @@ class UniHand(nn.Module):
     @classmethod
     def load(cls, vae_path: str | os.PathLike[str], denoiser_path: str | os.PathLike[str]) -> UniHand:
         """Both stages from safetensors checkpoints; their configs must agree."""
-        config, vae_state, _ = load_checkpoint(vae_path, "vae")
-        dconfig, den_state, _ = load_checkpoint(denoiser_path, "denoiser", expect_config=None)
-        if dconfig != config:
+        vae_config, vae_state, _ = load_checkpoint(vae_path, "vae")
+        config, den_state, _ = load_checkpoint(denoiser_path, "denoiser", expect_config=None)
+        # The denoiser's config is the VAE's plus how it reads conditions (a denoiser-only choice).
+        if replace(config, condition_encoder=vae_config.condition_encoder) != vae_config:
             raise CheckpointError(
                 f"{denoiser_path}: trained on another VAE config than {Path(vae_path).name}"
             )

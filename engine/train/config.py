@@ -42,6 +42,7 @@ class TrainConfig:
     # Denoiser
     w_rec: float = 0.1  # reconstruction through the frozen decoder (paper eq. 15)
     cfg_dropout: float = 0.1  # per modality and sample: replaced by its unconditional token
+    condition_encoder: str = "vae"  # "mlp": the "w/o condition encoders" ablation (ModelConfig)
     # Vision stage (`main.py train vision`): perceptron + denoiser fine-tuned on rendered windows
     vision_data: str = "outputs/renders"  # from `main.py data renders` (train/ and val/)
     denoiser_checkpoint: str = ""  # the vision stage starts from it (default: assets/model)

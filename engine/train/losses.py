@@ -9,6 +9,8 @@ frozen decoder; each condition is replaced by its unconditional token with proba
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -114,7 +116,9 @@ class DenoiserObjective(nn.Module):
     def conditions(self, batch: dict[str, torch.Tensor]) -> DenoiserConditions:
         """The window's structured conditions, each dropped per sample with probability cfg_dropout."""
         b = batch["frame_valid"].shape[0]
-        with torch.no_grad():
+        # The VAE's condition encoders are frozen; the ablation's MLP trains with the denoiser.
+        frozen = self.model.config.condition_encoder == "vae"
+        with torch.no_grad() if frozen else contextlib.nullcontext():
             cond = self.model.encode_conditions(batch)
         dropped = DenoiserConditions()
         for m in cond.latents:

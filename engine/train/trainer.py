@@ -13,6 +13,7 @@ import json
 import os
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,10 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
     elif stage == "denoiser":
         vae_path = Path(config.vae_checkpoint or out / "vae.safetensors")
         model_config, vae_state, _ = load_checkpoint(vae_path, "vae")
+        try:
+            model_config = replace(model_config, condition_encoder=config.condition_encoder)
+        except ValueError as exc:
+            raise TrainError(str(exc)) from exc
         model = UniHand(model_config).to(device)
         load_state_strict(model.vae, {k: v.to(device) for k, v in vae_state.items()}, vae_path)
         model.vae.requires_grad_(False)
