@@ -94,10 +94,11 @@ class UniHand(nn.Module):
             cond.observed[m] = observed
         return cond
 
-    def decode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Diffusion-space latents (B,1+T,Z) -> MANO pose (B,T,48) and translation (B,T,3)."""
+    def decode(self, x: torch.Tensor, staggered: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Diffusion-space latents (B,1+T,Z) -> MANO pose (B,T,48) and translation (B,T,3);
+        `staggered`: without seams at the decoder's segment boundaries (JointVAE.decode)."""
         frames, global_token = self.denormalise(x)
-        return motion_from_features(self.vae.decode(frames, global_token), self.config)
+        return motion_from_features(self.vae.decode(frames, global_token, staggered), self.config)
 
     # ------------------------------------------------------------------ files
 

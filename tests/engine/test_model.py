@@ -71,6 +71,29 @@ def test_vae_sequential_decode_matches_teacher_forcing_on_its_own_output() -> No
         vae.decode(enc.mu[:, :50], enc.global_mu)
 
 
+def test_staggered_decode_crossfades_a_half_segment_shifted_decode() -> None:
+    vae = JointVAE(TINY).eval()
+    seg, half = TINY.segment, TINY.segment // 2
+    lat, glob = torch.randn(2, 120, TINY.latent_dim), torch.randn(2, TINY.latent_dim)
+    with torch.no_grad():
+        plain = vae.decode(lat, glob)
+        smooth = vae.decode(lat, glob, staggered=True)
+        # The shifted decode: its first segment anchored on the plain decode's frame before it.
+        shifted = vae._decode_from(lat, glob, vae.anchor_in(plain[:, half - 1]), half, 120 - half)
+    # Before the first shifted segment and after the last one, only the plain decode exists.
+    assert torch.equal(smooth[:, :half], plain[:, :half]) and torch.equal(smooth[:, -half:], plain[:, -half:])
+    # On either side of a plain segment boundary the shifted decode weighs 29/30 (it is mid-segment).
+    for frame in (seg - 1, seg, 2 * seg):
+        expected = (plain[:, frame] + 29 * shifted[:, frame - half]) / 30
+        assert torch.allclose(smooth[:, frame], expected, atol=1e-5)
+    # At a shifted segment's boundary, the plain decode weighs 29/30.
+    expected = (29 * plain[:, seg + half] + shifted[:, seg]) / 30
+    assert torch.allclose(smooth[:, seg + half], expected, atol=1e-5)
+    # A single segment has no seam to hide.
+    with torch.no_grad():
+        assert torch.equal(vae.decode(lat[:, :seg], glob, True), vae.decode(lat[:, :seg], glob))
+
+
 def test_padded_frames_do_not_change_valid_latents() -> None:
     vae = JointVAE(TINY).eval()
     motion = torch.randn(1, 120, 99)
