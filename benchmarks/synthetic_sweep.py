@@ -33,13 +33,24 @@ def start_sweep(doc: str, windows: int, json_path: str, argv: list[str] | None) 
     parser.add_argument("--windows", type=int, default=windows)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=json_path)
+    # Never the real val split: it is kept for the model card. Real *training* windows show how a
+    # setting does on real motion (the model has seen them, the setting has not).
+    parser.add_argument("--source", choices=("synthetic", "real"), default="synthetic")
+    parser.add_argument("--split", choices=("val", "train"), default="val")
     args = parser.parse_args(argv)
+    if args.source == "real" and args.split == "val":
+        parser.error("the real val split is kept for the model card; sweep on --split train")
     import torch
 
     torch.set_num_threads(args.threads)
     from engine.editing.infill import load_infiller
     from engine.eval.infill_eval import load_windows
 
-    val = load_windows(args.data, "synthetic", args.windows, 0)
-    report = {"data": args.data, "source": "synthetic val", "windows": len(val.names), "steps": 10}
+    val = load_windows(args.data, args.source, args.windows, 0, args.split)
+    report = {
+        "data": args.data,
+        "source": f"{args.source} {args.split}",
+        "windows": len(val.names),
+        "steps": 10,
+    }
     return Sweep(args, load_infiller("cpu"), val, report)

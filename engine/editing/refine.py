@@ -16,8 +16,9 @@ The sampled motion theta_model (pose + translation per frame) is corrected by an
    short gaps to the observed keypoints.
 5. With `interpolate_global` (whole-clip generation), gaps between observed frames take the hand's
    global orientation and translation from splines through the observed frames, and finger
-   rotations blend from their own splines to the model's by distance to the evidence
-   (`_spline_global`).
+   rotations blend from the splines to the model's by distance to the evidence (`_spline_global`).
+   The splines are rotation splines of the refined frames' joints, or, with 3D keypoints and
+   `RefineWeights.gap_splines = "keypoints"`, the hand fitted to a cubic spline of each keypoint.
 
 Locked frames and frames outside the editable range come back bit-exact.
 """
@@ -66,7 +67,16 @@ class RefineWeights:
     # (deep inside long gaps): spline weight exp(-(d - 1) / gap_fingers_decay) at d frames from the
     # nearest known frame; 0 keeps the model throughout. Chosen on synthetic validation (MODEL_CARD).
     gap_fingers_decay: float = 20.0
+    # The splines of a gap bounded by 3D keypoints: "rotations", rotation splines of each joint
+    # (what 2D-only gaps always use); "keypoints", the hand fitted to a cubic spline of each
+    # keypoint. `benchmarks/sweep_gap_fingers.py`: rotations won on synthetic val (2.61 vs 3.11 mm
+    # at 10-frame gaps), on real training windows the two were within 2% (MODEL_CARD.md).
+    gap_splines: str = "rotations"
     iterations: int = 40  # Levenberg-Marquardt steps at most (converged edits stop after ~5-10)
+
+    def __post_init__(self) -> None:
+        if self.gap_splines not in ("keypoints", "rotations"):
+            raise ValueError(f"gap_splines must be 'keypoints' or 'rotations', got {self.gap_splines!r}")
 
 
 def _solve_frames(
@@ -152,17 +162,42 @@ def _solve_frames(
     return delta
 
 
-def _spline_global(out: np.ndarray, known: np.ndarray, finger_decay: float = 0.0) -> None:
+def gap_frames(known: np.ndarray) -> np.ndarray:
+    """The unknown frames between the first and the last known one."""
+    times = np.flatnonzero(known)
+    if len(times) < 2:
+        return np.zeros(0, dtype=int)
+    inside = np.arange(times[0], times[-1] + 1)
+    return inside[~known[inside]]
+
+
+def keypoint_spline(kp3d: np.ndarray, mask: np.ndarray, frames: np.ndarray) -> np.ndarray | None:
+    """(F,21,3) natural cubic splines of each joint through the frames where it is observed, at
+    `frames`; None when a joint is observed on fewer than two frames."""
+    out = np.zeros((len(frames), 21, 3))
+    for j in range(21):
+        times = np.flatnonzero(mask[:, j])
+        if len(times) < 2:
+            return None
+        out[:, j] = CubicSpline(times, kp3d[times, j], axis=0, bc_type="natural")(frames)
+    return out
+
+
+def _spline_global(
+    out: np.ndarray, known: np.ndarray, finger_decay: float = 0.0, projected: np.ndarray | None = None
+) -> None:
     """In place: global orient (RotationSpline) and translation (cubic spline) through the known
     frames, on the unknown frames between the first and the last known one. With `finger_decay` > 0
     each finger rotation moves towards its own rotation spline by exp(-(d - 1) / finger_decay), d the
     distance in frames to the nearest known frame: splines where evidence is near, the model's
-    articulation where it is far."""
+    articulation where it is far.
+
+    `projected` (S,F,51), on `gap_frames(known)`: the hand fitted to splines of the observed 3D
+    keypoints; it replaces the rotation and translation splines (global and fingers alike)."""
     from scipy.spatial.transform import Rotation, RotationSpline
 
     times = np.flatnonzero(known)
-    inside = np.arange(times[0], times[-1] + 1)
-    fill = inside[~known[inside]]
+    fill = gap_frames(known)
     if len(fill) == 0:
         return
     joints = range(16) if finger_decay > 0 else range(1)
@@ -171,8 +206,11 @@ def _spline_global(out: np.ndarray, known: np.ndarray, finger_decay: float = 0.0
         towards_spline = np.exp(-(distance - 1) / finger_decay)[:, None]
     for i in range(out.shape[0]):
         for j in joints:
-            rots = Rotation.from_rotvec(out[i, times, 3 * j : 3 * j + 3])
-            spline = RotationSpline(times, rots)(fill)
+            if projected is not None:
+                spline = Rotation.from_rotvec(projected[i, :, 3 * j : 3 * j + 3])
+            else:
+                rots = Rotation.from_rotvec(out[i, times, 3 * j : 3 * j + 3])
+                spline = RotationSpline(times, rots)(fill)
             if j == 0:
                 out[i, fill, :3] = spline.as_rotvec()
             else:
@@ -182,7 +220,10 @@ def _spline_global(out: np.ndarray, known: np.ndarray, finger_decay: float = 0.0
                 out[i, fill, 3 * j : 3 * j + 3] = (model * Rotation.from_rotvec(delta)).as_rotvec()
         # A C2 cubic spline, not PCHIP: the wrist is the translation plus a constant, and hand paths
         # are smooth; PCHIP flattens every extremum (twice the wrist error over 10-frame gaps).
-        out[i, fill, 48:] = CubicSpline(times, out[i, times, 48:], axis=0, bc_type="natural")(fill)
+        if projected is not None:
+            out[i, fill, 48:] = projected[i, :, 48:]
+        else:
+            out[i, fill, 48:] = CubicSpline(times, out[i, times, 48:], axis=0, bc_type="natural")(fill)
 
 
 def refine_motion(
@@ -258,8 +299,13 @@ def refine_motion(
         m2: np.ndarray,
         use3d: bool,
         active: torch.Tensor | None,
+        kp3d: np.ndarray | None = None,
+        w3: np.ndarray | None = None,
     ) -> np.ndarray:
-        """LM offsets (S,F,51) from `start` (S,F,51), in chunks so memory stays bounded."""
+        """LM offsets (S,F,51) from `start` (S,F,51), in chunks so memory stays bounded; 3D targets
+        and their per-joint weights (T,21) are the pins unless given."""
+        kp3d = kp3d_t if kp3d is None else kp3d
+        w3 = obs3_f if w3 is None else w3
         out = np.zeros_like(start)
         for c in range(0, len(frames), CHUNK_FRAMES):
             sel = frames[c : c + CHUNK_FRAMES]
@@ -271,7 +317,7 @@ def refine_motion(
 
             base = torch.as_tensor(start[:, c : c + len(sel)].reshape(-1, PARAMS), dtype=dtype)
             d = _solve_frames(
-                hand, base, betas_t, rep(kp3d_t) if use3d else None, rep(obs3_f), rep(targets.kp2d),
+                hand, base, betas_t, rep(kp3d) if use3d else None, rep(w3), rep(targets.kp2d),
                 rep(m2), K, w.kp3d, w2, w.magnitude, w.iterations, active=active,
             )  # fmt: skip
             out[:, c : c + len(sel)] = d.numpy().reshape(s, len(sel), PARAMS)
@@ -334,7 +380,19 @@ def refine_motion(
             full[:, times[-1] + 1 :] = offsets[:, times[-1:]]
     out = theta + full
     if interpolate_global and known.sum() >= 2:
-        _spline_global(out, known, w.gap_fingers_decay)
+        fill = gap_frames(known)
+        projected = None
+        if len(fill) and targets.kp3d is not None and w.gap_splines == "keypoints":
+            splined = keypoint_spline(np.asarray(targets.kp3d, dtype=np.float64), obs3, fill)
+            if splined is not None:
+                # The hand fitted to the keypoint splines, from the model's motion plus its offsets.
+                spline_t = np.zeros((t, 21, 3))
+                spline_t[fill] = splined
+                start = out[:, fill]
+                projected = start + solve(
+                    fill, start, w.kp2d, np.zeros((t, 21)), True, None, spline_t, np.ones((t, 21))
+                )
+        _spline_global(out, known, w.gap_fingers_decay, projected)
     out[:, locked] = fixed[:, locked]  # exact, not a float round trip
     out[:, ~editable] = fixed[:, ~editable]
     return out[..., :48], out[..., 48:]

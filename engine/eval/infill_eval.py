@@ -44,10 +44,12 @@ class EvalWindows:
 
 
 def load_windows(
-    data_dir: str | Path, source: str = "real", limit: int | None = None, seed: int = 0
+    data_dir: str | Path, source: str = "real", limit: int | None = None, seed: int = 0, split: str = "val"
 ) -> EvalWindows:
-    """Full-length val windows of `source` ("real", "synthetic" or "all"), a seeded subset of `limit`."""
-    path = Path(data_dir) / "val"
+    """Full-length windows of `split` and `source` ("real", "synthetic" or "all"), a seeded subset of
+    `limit`. The model card's numbers come from the val split; inference settings may be chosen on
+    the train split's real windows, so that the real validation split stays unseen."""
+    path = Path(data_dir) / split
     manifest = read_manifest(path)
     sequences = manifest["meta"]["sequences"]
     reader = ShardReader(path, keys=KEYS)
