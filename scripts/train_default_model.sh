@@ -11,4 +11,4 @@ python main.py train denoiser --config configs/train_denoiser.toml
 mkdir -p assets/model
 cp runs/default/vae.safetensors assets/model/unihand_vae.safetensors
 cp runs/default/denoiser.safetensors assets/model/unihand_denoiser.safetensors
-python main.py eval all --windows 0 --json docs/results/model_eval.json
+python main.py eval all --windows 60 --json docs/results/model_eval.json
