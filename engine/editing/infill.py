@@ -105,6 +105,9 @@ class DiffusionInfiller:
         self.overlap = overlap
         self.refine_weights = refine or RefineWeights()
         self.guided_fraction = guided_fraction  # of the DDIM steps that run guidance (sampler.py)
+        # Whole-clip generation takes the hand's path across gaps from splines (refine.py); False
+        # keeps the model's own path there (benchmarks/gap_model_trajectory.py measures both).
+        self.spline_gaps = True
         # float64 for the refinement (sub-millimetre pins), float32 on the device for decoding.
         self.hand = create_hand_model(hand_model, "right", dtype=torch.float64)
         self.hand_fast = create_hand_model(hand_model, "right").to(self.device)
@@ -402,7 +405,7 @@ class DiffusionInfiller:
         with torch.inference_mode(False):
             pose, transl = refine_motion(
                 self.hand, pose, transl, track.betas, targets, editable, self.refine_weights,
-                interpolate_global=request.previous is None or request.frames is None,
+                interpolate_global=self.spline_gaps and (request.previous is None or request.frames is None),
                 follow_evidence=request.previous is None or request.frames is None,
             )  # fmt: skip
         motion = self._to_motion(request, track, plan, pose, transl, editable)

@@ -117,7 +117,11 @@ def gap_positions(num_windows: int, gap: int, length: int = 120, seed: int = 0) 
     return rng.integers(10, length - gap - 10 + 1, size=num_windows)
 
 
-def evaluate_gaps(infiller: Any, windows: EvalWindows, steps: int = 10, seed: int = 0) -> dict[str, Any]:
+def evaluate_gaps(
+    infiller: Any, windows: EvalWindows, steps: int = 10, seed: int = 0, samples: int = 1
+) -> dict[str, Any]:
+    """Gap infilling against linear and cubic interpolation; with `samples` > 1 the prediction is
+    the mean of that many samples' joints."""
     results: dict[str, Any] = {}
     for gap in GAPS:
         starts = gap_positions(len(windows.names), gap, seed=seed)
@@ -130,8 +134,8 @@ def evaluate_gaps(infiller: Any, windows: EvalWindows, steps: int = 10, seed: in
             kp = gt.copy()
             kp[~observed] = np.nan  # must be ignored under a false mask
             cond = Conditions(fps=30.0, num_frames=gt.shape[0], kp3d=kp, kp3d_mask=mask)
-            result = infiller(InfillRequest(cond, steps=steps, seed=seed + i))
-            pred = result.motion.joints
+            result = infiller(InfillRequest(cond, steps=steps, seed=seed + i, samples=samples))
+            pred = result.motion.joints if samples == 1 else result.motion.joints_samples.mean(axis=0)
             rows["model"].append(metrics.mpjpe(pred[~observed], gt[~observed]))
             rows["observed"].append(metrics.mpjpe(pred[observed], gt[observed]))
             rows["linear"].append(

@@ -269,3 +269,25 @@ def test_decoded_motion_has_no_jerk_at_decoder_segment_boundaries(infiller: Diff
 
     # Measured: 11 mm/frame^2 plain, 0.5 staggered; this motion's median is 1.2.
     assert seam_acceleration_mm(True) < 2.0 < 5.0 < seam_acceleration_mm(False)
+
+
+def test_gaps_can_keep_the_models_own_path(infiller: DiffusionInfiller) -> None:
+    """`spline_gaps = False` (a diagnosis, benchmarks/gap_model_trajectory.py): the gap keeps the
+    model's motion plus interpolated offsets; observed frames are met either way."""
+    from engine.data.synthetic import generate_sequence
+
+    truth = generate_sequence(6, 120).motion.joints.astype(np.float64)
+    truth = truth - truth[:, 0].mean(axis=0) + np.array([0.0, 0.0, 0.5])
+    observed = np.ones(120, dtype=bool)
+    observed[40:70] = False
+    kp = np.where(observed[:, None, None], truth, np.nan)
+    cond = Conditions(fps=30.0, num_frames=120, kp3d=kp, kp3d_mask=np.repeat(observed[:, None], 21, 1))
+    splined = infiller(InfillRequest(cond, steps=4)).motion.joints
+    try:
+        infiller.spline_gaps = False
+        own = infiller(InfillRequest(cond, steps=4)).motion.joints
+    finally:
+        infiller.spline_gaps = True
+    for joints in (splined, own):
+        assert np.linalg.norm(joints[observed] - truth[observed], axis=-1).max() < 1e-3
+    assert np.abs(own[~observed] - splined[~observed]).max() > 1e-3
