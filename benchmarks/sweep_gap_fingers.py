@@ -7,7 +7,8 @@ Gap infilling (`main.py eval gap`'s protocol: 3D keypoints, one gap of 10, 30 or
 for `RefineWeights.gap_fingers_decay` L: spline weight exp(-(d - 1) / L) at d frames from the
 nearest observed frame. L = 0 is the model's articulation throughout, L = inf the spline throughout
 (rotation splines of each joint); `_keypoints`: the hand fitted to a cubic spline of each keypoint
-instead (`RefineWeights.gap_splines`). `--source real --split train`: on real training windows.
+instead, `_keypoints_gp`: to each keypoint's Gaussian-process mean (`RefineWeights.gap_splines`).
+`--source real --split train`: on real training windows.
 Results: docs/results/gap_fingers_sweep.json (synthetic val), gap_fingers_sweep_real_train.json.
 """
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sweep = start_sweep(__doc__, 30, "docs/results/gap_fingers_sweep.json", argv)
     variants = [("rotations", decay) for decay in DECAYS] + [("keypoints", 20.0)]
+    variants += [("keypoints_gp", 20.0), ("keypoints_gp", math.inf)]
     for splines, decay in variants:
         sweep.infiller.refine_weights = RefineWeights(gap_fingers_decay=decay, gap_splines=splines)
         gaps = evaluate_gaps(sweep.infiller, sweep.windows)

@@ -17,8 +17,9 @@ The sampled motion theta_model (pose + translation per frame) is corrected by an
 5. With `interpolate_global` (whole-clip generation), gaps between observed frames take the hand's
    global orientation and translation from splines through the observed frames, and finger
    rotations blend from the splines to the model's by distance to the evidence (`_spline_global`).
-   The splines are rotation splines of the refined frames' joints, or, with 3D keypoints and
-   `RefineWeights.gap_splines = "keypoints"`, the hand fitted to a cubic spline of each keypoint.
+   The splines are rotation splines of the refined frames' joints, or, with 3D keypoints, the hand
+   fitted to a gap prior of each keypoint (`RefineWeights.gap_splines`): "keypoints_gp", the mean of
+   a Gaussian process (`gap_prior.py`), or "keypoints", a cubic spline.
 
 Locked frames and frames outside the editable range come back bit-exact.
 """
@@ -32,12 +33,14 @@ import torch
 from scipy.interpolate import CubicSpline, PchipInterpolator
 from scipy.ndimage import gaussian_filter1d
 
+from engine.editing import gap_prior
 from engine.hand.model import HandModel
 
 PARAMS = 51  # 48 axis-angle values + 3 translation
 ANCHOR_WEIGHT = 0.03  # residual multiplier of an unpinned joint's old place: ~1 per mm^2 vs 1000 for a pin
 CHUNK_FRAMES = 256  # frames per batched solve: the Jacobian needs 52 hand evaluations per frame
 CONVERGED = 1e-4  # relative cost decrease of an accepted LM step below which a frame stops
+GAP_SPLINES = ("rotations", "keypoints", "keypoints_gp")
 
 
 @dataclass(frozen=True)
@@ -69,14 +72,14 @@ class RefineWeights:
     gap_fingers_decay: float = 20.0
     # The splines of a gap bounded by 3D keypoints: "rotations", rotation splines of each joint
     # (what 2D-only gaps always use); "keypoints", the hand fitted to a cubic spline of each
-    # keypoint. `benchmarks/sweep_gap_fingers.py`: rotations won on synthetic val (2.61 vs 3.11 mm
-    # at 10-frame gaps), on real training windows the two were within 2% (MODEL_CARD.md).
+    # keypoint; "keypoints_gp", to each keypoint's Gaussian-process mean (gap_prior.py).
+    # `benchmarks/sweep_gap_fingers.py` on real training windows: MODEL_CARD.md.
     gap_splines: str = "rotations"
     iterations: int = 40  # Levenberg-Marquardt steps at most (converged edits stop after ~5-10)
 
     def __post_init__(self) -> None:
-        if self.gap_splines not in ("keypoints", "rotations"):
-            raise ValueError(f"gap_splines must be 'keypoints' or 'rotations', got {self.gap_splines!r}")
+        if self.gap_splines not in GAP_SPLINES:
+            raise ValueError(f"gap_splines must be one of {GAP_SPLINES}, got {self.gap_splines!r}")
 
 
 def _solve_frames(
@@ -382,10 +385,11 @@ def refine_motion(
     if interpolate_global and known.sum() >= 2:
         fill = gap_frames(known)
         projected = None
-        if len(fill) and targets.kp3d is not None and w.gap_splines == "keypoints":
-            splined = keypoint_spline(np.asarray(targets.kp3d, dtype=np.float64), obs3, fill)
+        if len(fill) and targets.kp3d is not None and w.gap_splines != "rotations":
+            prior = keypoint_spline if w.gap_splines == "keypoints" else gap_prior.keypoint_fill
+            splined = prior(np.asarray(targets.kp3d, dtype=np.float64), obs3, fill)
             if splined is not None:
-                # The hand fitted to the keypoint splines, from the model's motion plus its offsets.
+                # The hand fitted to the keypoint prior, from the model's motion plus its offsets.
                 spline_t = np.zeros((t, 21, 3))
                 spline_t[fill] = splined
                 start = out[:, fill]

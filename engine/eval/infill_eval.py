@@ -120,12 +120,17 @@ def gap_positions(num_windows: int, gap: int, length: int = 120, seed: int = 0) 
 def evaluate_gaps(
     infiller: Any, windows: EvalWindows, steps: int = 10, seed: int = 0, samples: int = 1
 ) -> dict[str, Any]:
-    """Gap infilling against linear and cubic interpolation; with `samples` > 1 the prediction is
-    the mean of that many samples' joints."""
+    """Gap infilling against linear and cubic interpolation (the baselines of the targets); also the
+    keypoints of the Gaussian-process gap prior alone (`gp_prior`), a reference for what the model
+    and the hand fit add. With `samples` > 1 the prediction is the mean of that many samples' joints."""
+    from engine.editing.gap_prior import keypoint_fill
+
     results: dict[str, Any] = {}
     for gap in GAPS:
         starts = gap_positions(len(windows.names), gap, seed=seed)
-        rows = {"model": [], "linear": [], "cubic": [], "observed": [], "bone": [], "seconds": []}
+        rows: dict[str, list[float]] = {
+            k: [] for k in ("model", "linear", "cubic", "gp_prior", "observed", "bone", "seconds")
+        }
         for i, start in enumerate(starts):
             gt = windows.kp3d[i]
             observed = np.ones(gt.shape[0], dtype=bool)
@@ -142,6 +147,8 @@ def evaluate_gaps(
                 metrics.mpjpe(interpolate(gt, observed, "linear")[~observed], gt[~observed])
             )
             rows["cubic"].append(metrics.mpjpe(interpolate(gt, observed, "cubic")[~observed], gt[~observed]))
+            prior = keypoint_fill(gt, mask, np.flatnonzero(~observed))
+            rows["gp_prior"].append(metrics.mpjpe(prior, gt[~observed]))
             rows["bone"].append(metrics.bone_length_error(pred, gt))
             rows["seconds"].append(result.seconds)
         mean = {k: float(np.mean(v)) for k, v in rows.items()}

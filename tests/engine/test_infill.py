@@ -203,14 +203,18 @@ def test_vision_model_reads_hand_tokens_at_any_frame_rate() -> None:
     assert np.abs(a.joints - c.joints).max() > 1e-4  # the tokens are read
 
 
-def test_3d_gaps_can_follow_the_keypoint_splines_near_the_evidence(infiller: DiffusionInfiller) -> None:
-    """`gap_splines="keypoints"`: observed frames are met, and the gap starts from each joint's
-    cubic spline (the hand fitted to it), giving way to the model's articulation deep inside."""
+@pytest.mark.parametrize("splines", ["keypoints", "keypoints_gp"])
+def test_3d_gaps_can_follow_the_keypoint_priors_near_the_evidence(
+    infiller: DiffusionInfiller, splines: str
+) -> None:
+    """`gap_splines="keypoints"` / `"keypoints_gp"`: observed frames are met, and the gap starts from
+    each joint's cubic spline / Gaussian-process mean (the hand fitted to it), giving way to the
+    model's articulation deep inside."""
     import math
 
     from engine.data.synthetic import generate_sequence
+    from engine.editing.gap_prior import keypoint_fill
     from engine.editing.refine import RefineWeights, keypoint_spline
-    from engine.eval.infill_eval import interpolate
     from engine.eval.metrics import mpjpe
 
     truth = generate_sequence(5, 120).motion.joints.astype(np.float64)
@@ -220,19 +224,20 @@ def test_3d_gaps_can_follow_the_keypoint_splines_near_the_evidence(infiller: Dif
     mask = np.repeat(observed[:, None], 21, axis=1)
     kp = np.where(observed[:, None, None], truth, np.nan)
     cond = Conditions(fps=30.0, num_frames=120, kp3d=kp, kp3d_mask=mask)
-    spline = interpolate(truth, observed, "cubic")[~observed]
+    prior = keypoint_spline if splines == "keypoints" else keypoint_fill
+    spline = prior(truth, mask, np.flatnonzero(~observed))
     saved = infiller.refine_weights
     try:
-        infiller.refine_weights = RefineWeights(gap_fingers_decay=math.inf, gap_splines="keypoints")
+        infiller.refine_weights = RefineWeights(gap_fingers_decay=math.inf, gap_splines=splines)
         pure = infiller(InfillRequest(cond, steps=6)).motion.joints
-        infiller.refine_weights = RefineWeights(gap_splines="keypoints")
+        infiller.refine_weights = RefineWeights(gap_splines=splines)
         blended = infiller(InfillRequest(cond, steps=6)).motion.joints
     finally:
         infiller.refine_weights = saved
     with pytest.raises(ValueError, match="gap_splines"):
         RefineWeights(gap_splines="bezier")
-    # Spline throughout: the hand fitted to the keypoint splines (splined keypoints are no exact
-    # hand, so the fit is near them, not on them), about as far from the truth (8.3 vs 8.2 mm).
+    # Prior throughout: the hand fitted to the keypoint prior (its keypoints are no exact hand, so
+    # the fit is near them, not on them), about as far from the truth (8.3 vs 8.2 mm for splines).
     assert np.linalg.norm(pure[~observed] - spline, axis=-1).mean() < 0.002
     assert mpjpe(pure[~observed], truth[~observed]) <= mpjpe(spline, truth[~observed]) * 1.05
     for joints in (pure, blended):
@@ -291,3 +296,32 @@ def test_gaps_can_keep_the_models_own_path(infiller: DiffusionInfiller) -> None:
     for joints in (splined, own):
         assert np.linalg.norm(joints[observed] - truth[observed], axis=-1).max() < 1e-3
     assert np.abs(own[~observed] - splined[~observed]).max() > 1e-3
+
+
+def test_gap_evaluation_reports_the_model_against_its_baselines(infiller: DiffusionInfiller) -> None:
+    """`main.py eval gap` on two small windows: the baselines are the same run's interpolations of
+    the same keypoints, the prior row is the Gaussian-process mean alone, observed frames are met."""
+    from engine.data.synthetic import generate_sequence
+    from engine.editing.gap_prior import keypoint_fill
+    from engine.eval.infill_eval import GAPS, EvalWindows, evaluate_gaps, gap_positions, interpolate
+    from engine.eval.metrics import mpjpe
+
+    kp3d = np.stack([generate_sequence(seed, 120).motion.joints.astype(np.float64) for seed in (11, 12)])
+    kp3d = kp3d - kp3d[:, :, :1].mean(axis=1, keepdims=True) + np.array([0.0, 0.0, 0.5])
+    windows = EvalWindows(kp3d, np.tile(np.eye(3), (2, 1, 1)), np.tile([640, 480], (2, 1)), ["a", "b"])
+    report = evaluate_gaps(infiller, windows, steps=2)
+    assert set(report) == {f"gap_{g}" for g in GAPS}
+    for gap in GAPS:
+        row = report[f"gap_{gap}"]
+        cubic, prior = [], []
+        for kp, start in zip(kp3d, gap_positions(2, gap), strict=True):
+            observed = np.ones(120, dtype=bool)
+            observed[start : start + gap] = False
+            cubic.append(mpjpe(interpolate(kp, observed, "cubic")[~observed], kp[~observed]))
+            mask = np.repeat(observed[:, None], 21, axis=1)
+            prior.append(mpjpe(keypoint_fill(kp, mask, np.flatnonzero(~observed)), kp[~observed]))
+        assert row["cubic"] == pytest.approx(np.mean(cubic))
+        assert row["gp_prior"] == pytest.approx(np.mean(prior))
+        assert row["ratio_to_best_baseline"] == pytest.approx(row["model"] / min(row["linear"], row["cubic"]))
+        assert row["observed"] < 1.0 and row["bone"] < 1.0  # mm
+        assert row["windows"] == 2
