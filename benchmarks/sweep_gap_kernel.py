@@ -5,8 +5,10 @@
 `main.py eval gap`'s protocol (all 21 3D keypoints observed in a 120-frame window except one gap of
 10, 30 or 60 frames), on the real *training* windows (the real validation split is kept for the
 model card): MPJPE on the gap frames of the keypoints alone, a natural cubic spline against the
-Gaussian-process mean of `engine/editing/gap_prior.py` for Matern-5/2 length scales in frames.
-Every window gets `--gaps-per-window` seeded gap positions per length. Shipped: LENGTH_SCALE.
+Gaussian-process mean of `engine/editing/gap_prior.py` for covariances made of Matern-5/2
+components (length scale in frames, variance): one component of each length scale, then the best
+short one plus a long one. Every window gets `--gaps-per-window` seeded gap positions per length.
+Shipped: `gap_prior.COMPONENTS`.
 Results: docs/results/gap_kernel_sweep.json.
 """
 
@@ -21,7 +23,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-LENGTH_SCALES = (8.0, 12.0, 16.0, 20.0, 24.0, 28.0, 32.0, 48.0)
+SINGLE = [((scale, 1.0),) for scale in (8.0, 12.0, 16.0, 20.0, 24.0, 28.0, 32.0, 48.0)]
+PAIRS = [((20.0, 1.0), (scale, var)) for scale in (40.0, 60.0, 90.0) for var in (0.3, 1.0, 2.0, 4.0)]
+
+
+def _name(components: tuple[tuple[float, float], ...]) -> str:
+    return "matern52_" + "+".join(f"{variance:g}x{scale:g}" for scale, variance in components)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         "split": "train (real windows only)",
         "windows": len(windows),
         "gaps_per_window": args.gaps_per_window,
-        "shipped_length_scale": gap_prior.LENGTH_SCALE,
+        "shipped": _name(gap_prior.COMPONENTS),
     }
     for gap in GAPS:
-        rows: dict[str, list[float]] = {"cubic": []} | {f"matern52_{s:g}": [] for s in LENGTH_SCALES}
+        rows: dict[str, list[float]] = {"cubic": []} | {_name(c): [] for c in SINGLE + PAIRS}
         for kp in windows:
             for start in rng.integers(CONTEXT, len(kp) - gap - CONTEXT + 1, size=args.gaps_per_window):
                 observed = np.ones(len(kp), dtype=bool)
@@ -55,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                 truth, frames = kp[~observed], np.flatnonzero(~observed)
                 rows["cubic"].append(metrics.mpjpe(interpolate(kp, observed, "cubic")[~observed], truth))
                 flat = kp.reshape(len(kp), -1)
-                for scale in LENGTH_SCALES:
-                    mean = gap_prior.fill(flat, observed, frames, scale).reshape(-1, 21, 3)
-                    rows[f"matern52_{scale:g}"].append(metrics.mpjpe(mean, truth))
+                for components in SINGLE + PAIRS:
+                    mean = gap_prior.fill(flat, observed, frames, components).reshape(-1, 21, 3)
+                    rows[_name(components)].append(metrics.mpjpe(mean, truth))
         cubic = float(np.mean(rows["cubic"]))
         row = {k: {"mm": round(float(np.mean(v)), 2), "ratio_to_cubic": round(float(np.mean(v)) / cubic, 3)}
                for k, v in rows.items()}  # fmt: skip

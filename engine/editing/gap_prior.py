@@ -1,14 +1,14 @@
 """Gaps in keypoint tracks filled by Gaussian-process regression: the prior behind 3D-keypoint gaps.
 
-Each coordinate of a joint's track is a Gaussian process over time with a Matern-5/2 covariance of
-length scale `LENGTH_SCALE` frames plus an unknown linear trend (universal kriging); an unknown frame
-takes the posterior mean given the known frames around it. A natural cubic spline is the same
-estimator under an integrated-Wiener prior, which lets velocity wander without bound; the Matern
-prior knows that hand motion decorrelates within about a second, so deep in a gap it bends towards
-the trend of the motion around the gap instead of swinging out. On real training windows it beat
-the cubic spline by 0.74x / 0.90x / 0.98x at gaps of 10 / 30 / 60 frames, and the length scale was
-chosen there (`benchmarks/sweep_gap_kernel.py`, docs/results/gap_kernel_sweep.json); the model
-card reports it on the real validation split.
+Each coordinate of a joint's track is a Gaussian process over time plus an unknown linear trend
+(universal kriging); an unknown frame takes the posterior mean given the known frames around it.
+The covariance is a sum of Matern-5/2 components (`COMPONENTS`): a short one for the hand's
+articulation and small moves, a long one for reaches. A natural cubic spline is the same estimator
+under an integrated-Wiener prior, which lets velocity wander without bound; this prior knows how
+fast hand motion decorrelates, so deep in a gap it bends towards the trend of the motion around the
+gap instead of swinging out. The components were chosen on real training windows
+(`benchmarks/sweep_gap_kernel.py`, docs/results/gap_kernel_sweep.json); the model card reports the
+prior on the real validation split.
 
 Times are frames of the model's 30 fps timeline (refine works there).
 """
@@ -17,16 +17,24 @@ from __future__ import annotations
 
 import numpy as np
 
-LENGTH_SCALE = 20.0  # frames at 30 fps; 20 and 24 were best on real training windows (sweep above)
-NEIGHBOURHOOD = 96  # known frames this far from an unknown one are read: the covariance there is < 1e-3
+# (length scale in frames at 30 fps, variance): best of the sweep above on real training windows,
+# 0.74x / 0.90x / 0.93x the cubic spline over gaps of 10 / 30 / 60 frames.
+COMPONENTS: tuple[tuple[float, float], ...] = ((20.0, 1.0), (60.0, 2.0))
+NEIGHBOURHOOD = 240  # known frames this far from an unknown one are read: the covariance there is < 0.5%
 BLOCK_SPAN = 64  # unknown frames within this span share one solve (many short dropouts stay cheap)
-JITTER = 1e-6  # on the covariance's unit diagonal: captures are smooth, a larger nugget only blurred
+JITTER = 1e-6  # of the covariance's peak, on the diagonal: captures are smooth, a larger nugget blurred
+TREND_SCALE = 60.0  # frames: the linear trend's time unit (conditioning only)
 
 
-def matern52(lags: np.ndarray, length_scale: float = LENGTH_SCALE) -> np.ndarray:
+def matern52(lags: np.ndarray, length_scale: float) -> np.ndarray:
     """Matern-5/2 correlation at time lags (frames); 1 at lag 0."""
     r = np.sqrt(5.0) * np.abs(np.asarray(lags, dtype=np.float64)) / length_scale
     return (1.0 + r + r * r / 3.0) * np.exp(-r)
+
+
+def covariance(lags: np.ndarray, components: tuple[tuple[float, float], ...] = COMPONENTS) -> np.ndarray:
+    """The prior's covariance at time lags (frames), up to a scale the posterior mean ignores."""
+    return sum(variance * matern52(lags, scale) for scale, variance in components)
 
 
 def _blocks(frames: np.ndarray) -> list[np.ndarray]:
@@ -40,7 +48,10 @@ def _blocks(frames: np.ndarray) -> list[np.ndarray]:
 
 
 def fill(
-    values: np.ndarray, known: np.ndarray, frames: np.ndarray, length_scale: float = LENGTH_SCALE
+    values: np.ndarray,
+    known: np.ndarray,
+    frames: np.ndarray,
+    components: tuple[tuple[float, float], ...] = COMPONENTS,
 ) -> np.ndarray:
     """values (T,C) with `known` (T,) bool -> (len(frames), C) posterior means at `frames`.
 
@@ -57,16 +68,17 @@ def fill(
     done = 0
     for block in _blocks(frames[order]):
         near = times[(times >= block[0] - NEIGHBOURHOOD) & (times <= block[-1] + NEIGHBOURHOOD)]
-        if len(near) < 2:  # a gap far longer than the neighbourhood: its nearest known frame each side
-            near = np.array([times[times < block[0]].max(), times[times > block[-1]].min()])
         centre = (block[0] + block[-1]) / 2.0
-        cov = matern52(near[:, None] - near[None], length_scale) + JITTER * np.eye(len(near))
-        trend = np.stack([np.ones(len(near)), (near - centre) / length_scale], axis=1)
+        if len(near) < 2:  # a gap far longer than the neighbourhood: the nearest known frames
+            near = np.sort(times[np.argsort(np.abs(times - centre), kind="stable")[:2]])
+        peak = sum(variance for _, variance in components)
+        cov = covariance(near[:, None] - near[None], components) + JITTER * peak * np.eye(len(near))
+        trend = np.stack([np.ones(len(near)), (near - centre) / TREND_SCALE], axis=1)
         system = np.block([[cov, trend], [trend.T, np.zeros((2, 2))]])
         rhs = np.concatenate(
             [
-                matern52(near[:, None] - block[None], length_scale),
-                np.stack([np.ones(len(block)), (block - centre) / length_scale]),
+                covariance(near[:, None] - block[None], components),
+                np.stack([np.ones(len(block)), (block - centre) / TREND_SCALE]),
             ]
         )
         weights = np.linalg.solve(system, rhs)[: len(near)]  # (n, F): each column sums to 1

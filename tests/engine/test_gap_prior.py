@@ -8,10 +8,12 @@ import pytest
 from engine.editing import gap_prior
 
 
-def test_matern52_against_hand_computed_values() -> None:
+def test_covariance_against_hand_computed_values() -> None:
     s5 = np.sqrt(5.0)
     expected = [1.0, (1 + s5 + 5 / 3) * np.exp(-s5), (1 + 2 * s5 + 20 / 3) * np.exp(-2 * s5)]
     assert np.allclose(gap_prior.matern52(np.array([0.0, 20.0, -40.0]), 20.0), expected)
+    both = gap_prior.covariance(np.array([0.0, 20.0]), ((20.0, 1.0), (10.0, 2.0)))
+    assert np.allclose(both, [3.0, expected[1] + 2 * expected[2]])
 
 
 def test_fill_equals_the_generalised_least_squares_posterior_mean() -> None:
@@ -24,31 +26,33 @@ def test_fill_equals_the_generalised_least_squares_posterior_mean() -> None:
     known[12:25] = False
     frames = np.flatnonzero(~known)
     to = np.flatnonzero(known)
-    scale = gap_prior.LENGTH_SCALE
     centre = (frames[0] + frames[-1]) / 2
-    cov = gap_prior.matern52(to[:, None] - to[None]) + gap_prior.JITTER * np.eye(len(to))
-    f = np.stack([np.ones(len(to)), (to - centre) / scale], 1)
-    fg = np.stack([np.ones(len(frames)), (frames - centre) / scale], 1)
+    peak = gap_prior.covariance(np.zeros(1))[0]
+    cov = gap_prior.covariance(to[:, None] - to[None]) + gap_prior.JITTER * peak * np.eye(len(to))
+    f = np.stack([np.ones(len(to)), (to - centre) / 7.0], 1)  # the trend's time unit is immaterial
+    fg = np.stack([np.ones(len(frames)), (frames - centre) / 7.0], 1)
     ci = np.linalg.inv(cov)
     b = np.linalg.solve(f.T @ ci @ f, f.T @ ci @ values[to])
-    expected = fg @ b + gap_prior.matern52(frames[:, None] - to[None]) @ ci @ (values[to] - f @ b)
+    expected = fg @ b + gap_prior.covariance(frames[:, None] - to[None]) @ ci @ (values[to] - f @ b)
     assert np.allclose(gap_prior.fill(values, known, frames), expected, atol=1e-9)
 
 
 def test_linear_motion_is_filled_exactly_and_frame_order_is_kept() -> None:
-    t = np.arange(300, dtype=np.float64)
-    values = np.stack([0.01 * t - 1.0, np.full(300, 0.4), -0.002 * t], axis=1)
-    known = np.ones(300, dtype=bool)
+    t = np.arange(1800, dtype=np.float64)
+    values = np.stack([0.01 * t - 1.0, np.full(1800, 0.4), -0.002 * t], axis=1)
+    known = np.ones(1800, dtype=bool)
     known[20:23] = False
-    known[100:260] = False  # longer than the neighbourhood on both sides
-    known[270:300:2] = False  # dropouts on every other frame, to the end
+    known[30:280] = False
+    known[283:300:2] = False  # dropouts on every other frame, to the end
     known[299] = True
+    known[1200:] = False  # a longer run than the neighbourhood either side
+    known[-1] = True
     frames = np.flatnonzero(~known)[::-1]  # any order
     out = gap_prior.fill(values, known, frames)
     assert out.shape == (len(frames), 3)
     assert np.allclose(out, values[frames], atol=1e-9)
     with pytest.raises(ValueError, match="two known frames"):
-        gap_prior.fill(values, np.eye(300, dtype=bool)[0], frames)
+        gap_prior.fill(values, np.eye(1800, dtype=bool)[0], frames)
 
 
 def test_it_beats_a_cubic_spline_on_motion_drawn_from_its_own_prior() -> None:
@@ -58,7 +62,7 @@ def test_it_beats_a_cubic_spline_on_motion_drawn_from_its_own_prior() -> None:
 
     t = 120
     lags = np.arange(t)[:, None] - np.arange(t)[None]
-    chol = np.linalg.cholesky(gap_prior.matern52(lags) + 1e-8 * np.eye(t))
+    chol = np.linalg.cholesky(gap_prior.covariance(lags) + 1e-8 * np.eye(t))
     rng = np.random.default_rng(0)
     known = np.ones(t, dtype=bool)
     known[45:75] = False
