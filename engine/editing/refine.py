@@ -73,8 +73,9 @@ class RefineWeights:
     # The splines of a gap bounded by 3D keypoints: "rotations", rotation splines of each joint
     # (what 2D-only gaps always use); "keypoints", the hand fitted to a cubic spline of each
     # keypoint; "keypoints_gp", to each keypoint's Gaussian-process mean (gap_prior.py).
-    # `benchmarks/sweep_gap_fingers.py` on real training windows: MODEL_CARD.md.
-    gap_splines: str = "rotations"
+    # `benchmarks/sweep_gap_fingers.py` on 30 real training windows: 5.51 / 54.9 / 155.6 mm at gaps
+    # of 10 / 30 / 60 frames against 8.10 / 61.2 / 151.7 for rotations (MODEL_CARD.md).
+    gap_splines: str = "keypoints_gp"
     iterations: int = 40  # Levenberg-Marquardt steps at most (converged edits stop after ~5-10)
 
     def __post_init__(self) -> None:

@@ -237,8 +237,9 @@ def test_3d_gaps_can_follow_the_keypoint_priors_near_the_evidence(
     with pytest.raises(ValueError, match="gap_splines"):
         RefineWeights(gap_splines="bezier")
     # Prior throughout: the hand fitted to the keypoint prior (its keypoints are no exact hand, so
-    # the fit is near them, not on them), about as far from the truth (8.3 vs 8.2 mm for splines).
-    assert np.linalg.norm(pure[~observed] - spline, axis=-1).mean() < 0.002
+    # the fit is near them, not on them: 1.2 mm for splines, 2.2 for the Gaussian process), about
+    # as far from the truth (8.3 vs 8.2 mm for splines, 8.5 vs 8.5 for the Gaussian process).
+    assert np.linalg.norm(pure[~observed] - spline, axis=-1).mean() < 0.003
     assert mpjpe(pure[~observed], truth[~observed]) <= mpjpe(spline, truth[~observed]) * 1.05
     for joints in (pure, blended):
         assert np.linalg.norm(joints[observed] - truth[observed], axis=-1).max() < 1e-3
