@@ -38,13 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default="docs/results/gap_kernel_sweep.json")
     args = parser.parse_args(argv)
-    from benchmarks.gap_predictability import CONTEXT, _train_windows
     from engine.editing import gap_prior
     from engine.eval import metrics
-    from engine.eval.infill_eval import GAPS, interpolate
+    from engine.eval.infill_eval import GAPS, interpolate, load_windows
     from engine.files import write_text_atomic
 
-    windows = _train_windows(Path(args.data))
+    windows = load_windows(args.data, "real", split="train").kp3d
     rng = np.random.default_rng(args.seed)
     report: dict = {
         "data": args.data,
@@ -56,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     for gap in GAPS:
         rows: dict[str, list[float]] = {"cubic": []} | {_name(c): [] for c in SINGLE + PAIRS}
         for kp in windows:
-            for start in rng.integers(CONTEXT, len(kp) - gap - CONTEXT + 1, size=args.gaps_per_window):
+            # At least 10 observed frames on either side, as `main.py eval gap` leaves.
+            for start in rng.integers(10, len(kp) - gap - 10 + 1, size=args.gaps_per_window):
                 observed = np.ones(len(kp), dtype=bool)
                 observed[start : start + gap] = False
                 truth, frames = kp[~observed], np.flatnonzero(~observed)
