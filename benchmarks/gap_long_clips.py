@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.editing.refine import RefineWeights
     from engine.editing.request import InfillRequest
     from engine.eval.infill_eval import interpolate
+    from engine.eval.metrics import mpjpe
     from engine.files import write_text_atomic
     from engine.motion.types import Conditions
 
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if s.split == "val" and s.motion.num_frames >= FRAMES
     ]
     rng = np.random.default_rng(args.seed)
-    picked = [sequences[i] for i in sorted(rng.choice(len(sequences), args.clips, replace=False))]
+    count = min(args.clips, len(sequences))
+    picked = [sequences[i] for i in sorted(rng.choice(len(sequences), count, replace=False))]
     infiller = load_infiller("cpu")
     observed = np.ones(FRAMES, dtype=bool)
     for start, length in GAPS:
@@ -64,18 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         kp = seq.motion.joints[:FRAMES].astype(np.float64)
         kp = kp - kp[:, 0].mean(axis=0) + np.array([0.0, 0.0, 0.5])
         truth = kp[~observed]
-
-        def error(pred: np.ndarray, truth: np.ndarray = truth) -> float:
-            return float(np.linalg.norm(pred - truth, axis=-1).mean() * 1000)
-
-        rows["cubic"].append(error(interpolate(kp, observed, "cubic")[~observed]))
-        rows["gp_prior"].append(error(keypoint_fill(kp, mask, np.flatnonzero(~observed))))
+        rows["cubic"].append(mpjpe(interpolate(kp, observed, "cubic")[~observed], truth))
+        rows["gp_prior"].append(mpjpe(keypoint_fill(kp, mask, np.flatnonzero(~observed)), truth))
         cond = Conditions(
             fps=30.0, num_frames=FRAMES, kp3d=np.where(mask[..., None], kp, np.nan), kp3d_mask=mask
         )
         for splines in ("rotations", "keypoints_gp"):
             infiller.refine_weights = RefineWeights(gap_splines=splines)
-            rows[splines].append(error(infiller(InfillRequest(cond, steps=10)).motion.joints[~observed]))
+            joints = infiller(InfillRequest(cond, steps=10)).motion.joints
+            rows[splines].append(mpjpe(joints[~observed], truth))
         clips.append({"name": f"{seq.dataset}/{seq.name}"} | {k: round(v[-1], 2) for k, v in rows.items()})
         print(json.dumps(clips[-1]), flush=True)
     mean = {k: round(float(np.mean(v)), 2) for k, v in rows.items()}

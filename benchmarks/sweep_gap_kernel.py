@@ -55,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     for gap in GAPS:
         rows: dict[str, list[float]] = {"cubic": []} | {_name(c): [] for c in SINGLE + PAIRS}
         for kp in windows:
+            flat = kp.reshape(len(kp), -1)
             # At least 10 observed frames on either side, as `main.py eval gap` leaves.
             for start in rng.integers(10, len(kp) - gap - 10 + 1, size=args.gaps_per_window):
                 observed = np.ones(len(kp), dtype=bool)
                 observed[start : start + gap] = False
                 truth, frames = kp[~observed], np.flatnonzero(~observed)
                 rows["cubic"].append(metrics.mpjpe(interpolate(kp, observed, "cubic")[~observed], truth))
-                flat = kp.reshape(len(kp), -1)
                 for components in SINGLE + PAIRS:
                     mean = gap_prior.fill(flat, observed, frames, components).reshape(-1, 21, 3)
                     rows[_name(components)].append(metrics.mpjpe(mean, truth))

@@ -1,4 +1,5 @@
-"""Gaps in keypoint tracks filled by Gaussian-process regression: the prior behind 3D-keypoint gaps.
+"""Gaps in keypoint tracks filled by Gaussian-process regression: the prior behind 3D-keypoint gaps
+(`KEYPOINT_PRIORS` also holds the plain cubic spline per keypoint, `RefineWeights.gap_splines`).
 
 Each coordinate of a joint's track is a Gaussian process over time plus an unknown linear trend
 (universal kriging); an unknown frame takes the posterior mean given the known frames around it.
@@ -15,7 +16,10 @@ Times are frames of the model's 30 fps timeline (refine works there).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from scipy.interpolate import CubicSpline
 
 # (length scale in frames at 30 fps, variance): best of the sweep above on real training windows,
 # 0.74x / 0.90x / 0.93x the cubic spline over gaps of 10 / 30 / 60 frames.
@@ -65,13 +69,13 @@ def fill(
     if len(times) < 2:
         raise ValueError("a Gaussian-process fill needs at least two known frames")
     out = np.zeros((len(frames), values.shape[1]))
+    peak = sum(variance for _, variance in components)
     done = 0
     for block in _blocks(frames[order]):
         near = times[(times >= block[0] - NEIGHBOURHOOD) & (times <= block[-1] + NEIGHBOURHOOD)]
         centre = (block[0] + block[-1]) / 2.0
         if len(near) < 2:  # a gap far longer than the neighbourhood: the nearest known frames
             near = np.sort(times[np.argsort(np.abs(times - centre), kind="stable")[:2]])
-        peak = sum(variance for _, variance in components)
         cov = covariance(near[:, None] - near[None], components) + JITTER * peak * np.eye(len(near))
         trend = np.stack([np.ones(len(near)), (near - centre) / TREND_SCALE], axis=1)
         system = np.block([[cov, trend], [trend.T, np.zeros((2, 2))]])
@@ -102,3 +106,22 @@ def keypoint_fill(kp3d: np.ndarray, mask: np.ndarray, frames: np.ndarray) -> np.
         values = np.asarray(kp3d, dtype=np.float64)[:, joints].reshape(len(mask), -1)
         out[:, joints] = fill(values, mask[:, joints[0]], frames).reshape(len(frames), len(joints), 3)
     return out
+
+
+def keypoint_spline(kp3d: np.ndarray, mask: np.ndarray, frames: np.ndarray) -> np.ndarray | None:
+    """(F,21,3) natural cubic splines of each joint through the frames where it is observed, at
+    `frames`; None when a joint is observed on fewer than two frames."""
+    out = np.zeros((len(frames), 21, 3))
+    for j in range(21):
+        times = np.flatnonzero(mask[:, j])
+        if len(times) < 2:
+            return None
+        out[:, j] = CubicSpline(times, kp3d[times, j], axis=0, bc_type="natural")(frames)
+    return out
+
+
+# `RefineWeights.gap_splines` -> the keypoint prior that fills a gap bounded by 3D keypoints.
+KEYPOINT_PRIORS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray | None]] = {
+    "keypoints": keypoint_spline,
+    "keypoints_gp": keypoint_fill,
+}

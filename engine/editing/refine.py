@@ -40,7 +40,7 @@ PARAMS = 51  # 48 axis-angle values + 3 translation
 ANCHOR_WEIGHT = 0.03  # residual multiplier of an unpinned joint's old place: ~1 per mm^2 vs 1000 for a pin
 CHUNK_FRAMES = 256  # frames per batched solve: the Jacobian needs 52 hand evaluations per frame
 CONVERGED = 1e-4  # relative cost decrease of an accepted LM step below which a frame stops
-GAP_SPLINES = ("rotations", "keypoints", "keypoints_gp")
+GAP_SPLINES = ("rotations", *gap_prior.KEYPOINT_PRIORS)
 
 
 @dataclass(frozen=True)
@@ -173,18 +173,6 @@ def gap_frames(known: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=int)
     inside = np.arange(times[0], times[-1] + 1)
     return inside[~known[inside]]
-
-
-def keypoint_spline(kp3d: np.ndarray, mask: np.ndarray, frames: np.ndarray) -> np.ndarray | None:
-    """(F,21,3) natural cubic splines of each joint through the frames where it is observed, at
-    `frames`; None when a joint is observed on fewer than two frames."""
-    out = np.zeros((len(frames), 21, 3))
-    for j in range(21):
-        times = np.flatnonzero(mask[:, j])
-        if len(times) < 2:
-            return None
-        out[:, j] = CubicSpline(times, kp3d[times, j], axis=0, bc_type="natural")(frames)
-    return out
 
 
 def _spline_global(
@@ -387,7 +375,7 @@ def refine_motion(
         fill = gap_frames(known)
         projected = None
         if len(fill) and targets.kp3d is not None and w.gap_splines != "rotations":
-            prior = keypoint_spline if w.gap_splines == "keypoints" else gap_prior.keypoint_fill
+            prior = gap_prior.KEYPOINT_PRIORS[w.gap_splines]
             splined = prior(np.asarray(targets.kp3d, dtype=np.float64), obs3, fill)
             if splined is not None:
                 # The hand fitted to the keypoint prior, from the model's motion plus its offsets.

@@ -213,8 +213,8 @@ def test_3d_gaps_can_follow_the_keypoint_priors_near_the_evidence(
     import math
 
     from engine.data.synthetic import generate_sequence
-    from engine.editing.gap_prior import keypoint_fill
-    from engine.editing.refine import RefineWeights, keypoint_spline
+    from engine.editing.gap_prior import keypoint_fill, keypoint_spline
+    from engine.editing.refine import RefineWeights
     from engine.eval.metrics import mpjpe
 
     truth = generate_sequence(5, 120).motion.joints.astype(np.float64)
