@@ -68,8 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="renders: backbone tokens (dinov2: local weights from $UNIHAND_DINOV2)",
     )
 
-    train = sub.add_parser("train", help="train the VAE, the denoiser, or the vision path")
-    train.add_argument("stage", choices=("vae", "denoiser", "vision"))
+    train = sub.add_parser("train", help="train the VAE, the denoiser, the vision path, or the gap refiner")
+    train.add_argument("stage", choices=("vae", "denoiser", "vision", "gap"))
     train.add_argument("--config", help="TOML or JSON training config (engine/train/config.py TrainConfig)")
     train.add_argument("--resume", action="store_true", help="continue from <out>/<stage>_state.pt")
     train.add_argument("--steps", type=int, help="override the config's number of steps")

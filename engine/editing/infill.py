@@ -40,6 +40,7 @@ from engine.editing.request import (
 )
 from engine.hand import create_hand_model, get_hand_model_data
 from engine.hand.mirror import mirror_axis_angle, mirror_pixels, mirror_points, mirror_transl
+from engine.model.gap_refiner import GapRefiner, load_gap_refiner
 from engine.model.unihand import UniHand
 from engine.motion.camera import Camera
 from engine.motion.resample import resample_motion
@@ -52,6 +53,7 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets" / "model"
 DEFAULT_VAE = ASSETS / "unihand_vae.safetensors"
 DEFAULT_DENOISER = ASSETS / "unihand_denoiser.safetensors"
 DEFAULT_VISION = ASSETS / "unihand_vision.safetensors"
+DEFAULT_GAP = ASSETS / "unihand_gap.safetensors"
 
 
 @dataclass
@@ -94,10 +96,14 @@ class DiffusionInfiller:
         refine: RefineWeights | None = None,
         guided_fraction: float = 0.5,
         perceptron: torch.nn.Module | None = None,
+        gap_refiner: GapRefiner | None = None,
     ) -> None:
         self.device = torch.device(device)
         # With a vision checkpoint: the hand perceptron (its denoiser weights are already in `model`).
         self.perceptron = None if perceptron is None else perceptron.to(self.device).eval()
+        # The learned correction of the keypoint gap prior (refine.py "keypoints_learned"); small, so
+        # it stays on the CPU beside the refinement.
+        self.gap_refiner = gap_refiner
         self.model = model.to(self.device).eval()
         self.config = model.config
         self.hand_name = hand_model
@@ -407,6 +413,7 @@ class DiffusionInfiller:
                 self.hand, pose, transl, track.betas, targets, editable, self.refine_weights,
                 interpolate_global=self.spline_gaps and (request.previous is None or request.frames is None),
                 follow_evidence=request.previous is None or request.frames is None,
+                gap_refiner=self.gap_refiner,
             )  # fmt: skip
         motion = self._to_motion(request, track, plan, pose, transl, editable)
         if plan is None:
@@ -509,6 +516,20 @@ def default_vision_checkpoint() -> Path:
     return Path(os.environ.get("UNIHAND_VISION", DEFAULT_VISION))
 
 
+def default_gap_checkpoint() -> Path:
+    """The shipped gap refiner, or UNIHAND_GAP."""
+    return Path(os.environ.get("UNIHAND_GAP", DEFAULT_GAP))
+
+
+def load_gap_refiner_if_present() -> GapRefiner | None:
+    """The gap refiner: UNIHAND_GAP's (which must load), else the shipped one when it is installed;
+    without one, gaps keep the Gaussian-process prior alone (a model trained before it existed)."""
+    path = default_gap_checkpoint()
+    if "UNIHAND_GAP" not in os.environ and not path.is_file():
+        return None
+    return load_gap_refiner(path)
+
+
 def load_infiller(
     device: str | None = None, threads: int | None = None, vision: bool = False
 ) -> DiffusionInfiller:
@@ -522,7 +543,8 @@ def load_infiller(
     if threads:
         torch.set_num_threads(threads)
     vae, den = default_checkpoints()
-    key = (str(vae), str(den), device) + ((str(default_vision_checkpoint()),) if vision else ())
+    key = (str(vae), str(den), str(default_gap_checkpoint()), device)
+    key += (str(default_vision_checkpoint()),) if vision else ()
     if key not in _CACHE:
         model = UniHand.load(vae, den)
         perceptron = None
@@ -530,5 +552,7 @@ def load_infiller(
             from engine.model.perceptron import load_vision
 
             perceptron = load_vision(default_vision_checkpoint(), model)
-        _CACHE[key] = DiffusionInfiller(model, device=device, perceptron=perceptron)
+        _CACHE[key] = DiffusionInfiller(
+            model, device=device, perceptron=perceptron, gap_refiner=load_gap_refiner_if_present()
+        )
     return _CACHE[key]

@@ -18,8 +18,9 @@ The sampled motion theta_model (pose + translation per frame) is corrected by an
    global orientation and translation from splines through the observed frames, and finger
    rotations blend from the splines to the model's by distance to the evidence (`_spline_global`).
    The splines are rotation splines of the refined frames' joints, or, with 3D keypoints, the hand
-   fitted to a gap prior of each keypoint (`RefineWeights.gap_splines`): "keypoints_gp", the mean of
-   a Gaussian process (`gap_prior.py`), or "keypoints", a cubic spline.
+   fitted to a gap prior of each keypoint (`RefineWeights.gap_splines`): "keypoints_learned", the
+   mean of a Gaussian process (`gap_prior.py`) corrected by the learned gap refiner
+   (`engine/model/gap_refiner.py`), "keypoints_gp", that mean alone, or "keypoints", a cubic spline.
 
 Locked frames and frames outside the editable range come back bit-exact.
 """
@@ -35,12 +36,15 @@ from scipy.ndimage import gaussian_filter1d
 
 from engine.editing import gap_prior
 from engine.hand.model import HandModel
+from engine.model.gap_refiner import GapRefiner
 
 PARAMS = 51  # 48 axis-angle values + 3 translation
 ANCHOR_WEIGHT = 0.03  # residual multiplier of an unpinned joint's old place: ~1 per mm^2 vs 1000 for a pin
 CHUNK_FRAMES = 256  # frames per batched solve: the Jacobian needs 52 hand evaluations per frame
 CONVERGED = 1e-4  # relative cost decrease of an accepted LM step below which a frame stops
-GAP_SPLINES = ("rotations", *gap_prior.KEYPOINT_PRIORS)
+# "keypoints_learned": the Gaussian-process prior corrected by the learned gap refiner
+# (engine/model/gap_refiner.py); without one loaded it is "keypoints_gp".
+GAP_SPLINES = ("rotations", *gap_prior.KEYPOINT_PRIORS, "keypoints_learned")
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,12 @@ class RefineWeights:
     gap_fingers_decay: float = 20.0
     # The splines of a gap bounded by 3D keypoints: "rotations", rotation splines of each joint
     # (what 2D-only gaps always use); "keypoints", the hand fitted to a cubic spline of each
-    # keypoint; "keypoints_gp", to each keypoint's Gaussian-process mean (gap_prior.py).
+    # keypoint; "keypoints_gp", to each keypoint's Gaussian-process mean (gap_prior.py);
+    # "keypoints_learned", to that mean corrected by the learned gap refiner (when one is loaded).
     # `benchmarks/sweep_gap_fingers.py` on 30 real training windows: 5.51 / 54.9 / 155.6 mm at gaps
-    # of 10 / 30 / 60 frames against 8.10 / 61.2 / 151.7 for rotations (MODEL_CARD.md).
-    gap_splines: str = "keypoints_gp"
+    # of 10 / 30 / 60 frames with "keypoints_gp" against 8.10 / 61.2 / 151.7 for rotations
+    # (MODEL_CARD.md, which also has the learned refiner's numbers).
+    gap_splines: str = "keypoints_learned"
     iterations: int = 40  # Levenberg-Marquardt steps at most (converged edits stop after ~5-10)
 
     def __post_init__(self) -> None:
@@ -228,6 +234,7 @@ def refine_motion(
     weights: RefineWeights | None = None,
     interpolate_global: bool = False,
     follow_evidence: bool = True,
+    gap_refiner: GapRefiner | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """pose (S,T,48), transl (S,T,3) for S samples -> refined copies (same shapes).
 
@@ -237,6 +244,7 @@ def refine_motion(
     model's articulation is far better than its global trajectory: MODEL_CARD.md).
     `follow_evidence`: solve for the soft 2D evidence; an edit of a motion that already follows it
     passes False, so only the pins and drags (and their fade) change it.
+    `gap_refiner`: the learned correction of the keypoint prior ("keypoints_learned").
     """
     w = weights or RefineWeights()
     s, t, _ = pose.shape
@@ -375,7 +383,10 @@ def refine_motion(
         fill = gap_frames(known)
         projected = None
         if len(fill) and targets.kp3d is not None and w.gap_splines != "rotations":
-            prior = gap_prior.KEYPOINT_PRIORS[w.gap_splines]
+            if w.gap_splines == "keypoints_learned":
+                prior = gap_prior.keypoint_fill if gap_refiner is None else gap_refiner.fill
+            else:
+                prior = gap_prior.KEYPOINT_PRIORS[w.gap_splines]
             splined = prior(np.asarray(targets.kp3d, dtype=np.float64), obs3, fill)
             if splined is not None:
                 # The hand fitted to the keypoint prior, from the model's motion plus its offsets.

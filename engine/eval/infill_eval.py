@@ -121,16 +121,20 @@ def evaluate_gaps(
     infiller: Any, windows: EvalWindows, steps: int = 10, seed: int = 0, samples: int = 1
 ) -> dict[str, Any]:
     """Gap infilling against linear and cubic interpolation (the baselines of the targets); also the
-    keypoints of the Gaussian-process gap prior alone (`gp_prior`), a reference for what the model
-    and the hand fit add. With `samples` > 1 the prediction is the mean of that many samples' joints."""
+    keypoints of the Gaussian-process gap prior alone (`gp_prior`) and, with the infiller's learned
+    gap refiner, of that prior corrected by it (`learned_prior`): references for what the rest of
+    the model and the hand fit add. With `samples` > 1 the prediction is the mean of that many
+    samples' joints."""
     from engine.editing.gap_prior import keypoint_fill
 
+    refiner = getattr(infiller, "gap_refiner", None)
+    names = ["model", "linear", "cubic", "gp_prior", "observed", "bone", "seconds"]
+    if refiner is not None:
+        names.insert(4, "learned_prior")
     results: dict[str, Any] = {}
     for gap in GAPS:
         starts = gap_positions(len(windows.names), gap, seed=seed)
-        rows: dict[str, list[float]] = {
-            k: [] for k in ("model", "linear", "cubic", "gp_prior", "observed", "bone", "seconds")
-        }
+        rows: dict[str, list[float]] = {k: [] for k in names}
         for i, start in enumerate(starts):
             gt = windows.kp3d[i]
             observed = np.ones(gt.shape[0], dtype=bool)
@@ -149,6 +153,9 @@ def evaluate_gaps(
             rows["cubic"].append(metrics.mpjpe(interpolate(gt, observed, "cubic")[~observed], gt[~observed]))
             prior = keypoint_fill(gt, mask, np.flatnonzero(~observed))
             rows["gp_prior"].append(metrics.mpjpe(prior, gt[~observed]))
+            if refiner is not None:
+                learned = refiner.fill(gt, mask, np.flatnonzero(~observed))
+                rows["learned_prior"].append(metrics.mpjpe(learned, gt[~observed]))
             rows["bone"].append(metrics.bone_length_error(pred, gt))
             rows["seconds"].append(result.seconds)
         mean = {k: float(np.mean(v)) for k, v in rows.items()}

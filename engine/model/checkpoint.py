@@ -16,7 +16,7 @@ from engine.errors import UniHandError
 from engine.files import atomic_path
 from engine.model.config import MODEL_FORMAT, ModelConfig
 
-STAGES = ("vae", "denoiser", "vision")
+STAGES = ("vae", "denoiser", "vision", "gap")
 
 
 class CheckpointError(UniHandError):
@@ -26,11 +26,12 @@ class CheckpointError(UniHandError):
 def save_checkpoint(
     path: str | os.PathLike[str],
     stage: str,
-    config: ModelConfig,
+    config: Any,
     state: dict[str, torch.Tensor],
     info: dict[str, Any] | None = None,
 ) -> Path:
-    """Write weights + header atomically (a temporary sibling renamed into place)."""
+    """Write weights + header atomically (a temporary sibling renamed into place). `config`: the
+    stage's architecture config (a `ModelConfig`, or the gap refiner's), anything with `to_dict`."""
     header = {"format": MODEL_FORMAT, "stage": stage, "config": config.to_dict(), "info": info or {}}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     with atomic_path(path) as tmp:
@@ -66,14 +67,18 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_checkpoint(
-    path: str | os.PathLike[str], stage: str, expect_config: ModelConfig | None = None
-) -> tuple[ModelConfig, dict[str, torch.Tensor], dict[str, Any]]:
-    """-> (config, state dict, info). Fails clearly on the wrong stage or a config other than expected."""
+    path: str | os.PathLike[str],
+    stage: str,
+    expect_config: Any = None,
+    config_class: Any = ModelConfig,
+) -> tuple[Any, dict[str, torch.Tensor], dict[str, Any]]:
+    """-> (config, state dict, info). Fails clearly on the wrong stage or a config other than expected.
+    `config_class` parses the header's config (`ModelConfig` for the UniHand stages)."""
     header = read_header(path)
     if header.get("stage") != stage:
         raise CheckpointError(f"{path}: a {header.get('stage')!r} checkpoint, expected {stage!r}")
     try:
-        config = ModelConfig.from_dict(header["config"])
+        config = config_class.from_dict(header["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad model config in header ({exc})") from exc
     if expect_config is not None and config != expect_config:

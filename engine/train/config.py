@@ -1,4 +1,4 @@
-"""Training configuration: one TOML/JSON file per run (`python main.py train vae|denoiser --config F`)."""
+"""Training configuration: one TOML/JSON file per run (`python main.py train STAGE --config F`)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,10 @@ class TrainConfig:
     # conditions' path stays the shipped one
     vision_denoiser_train: str = "all"
     vision_init: str = ""  # a vision checkpoint whose perceptron (and pose head) to start from
+    # Gap refiner stage (`main.py train gap`, engine/model/gap_refiner.py)
+    gap: dict = field(default_factory=dict)  # engine.model.gap_refiner.GapRefinerConfig values
+    gap_sources: str = "real"  # windows it learns from: "real", "synthetic" or "all"
+    gap_augment: bool = True  # a random rotation and mirroring per window
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""`python main.py train vae|denoiser [--config F] [--resume]`: one loop for one CPU, one GPU, or many
-GPUs / nodes under torchrun (torch.distributed + DistributedDataParallel; gloo on CPU, NCCL on CUDA).
+"""`python main.py train vae|denoiser|vision|gap [--config F] [--resume]`: one loop for one CPU, one
+GPU, or many GPUs / nodes under torchrun (torch.distributed + DistributedDataParallel; gloo on CPU,
+NCCL on CUDA).
 
 Reproducible: seeded (data order, masks, noise), config saved beside the checkpoints. Resumable:
 `<out>/<stage>_state.pt` (weights, optimiser, scheduler, step, RNG) is written every
@@ -210,12 +211,32 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
         trainable = torch.nn.ModuleDict(
             {"perceptron": perceptron, "pose_head": objective.pose_head, "denoiser": model.denoiser}
         )
-    else:
-        raise TrainError(f"unknown stage {stage!r}; expected 'vae', 'denoiser' or 'vision'")
+    elif stage == "gap":
+        from engine.model.gap_refiner import GapRefiner, GapRefinerConfig
+        from engine.train.gap import GapDataset, GapObjective
 
-    mask_config = MaskConfig()
-    train_set = ShardDataset(data_dir / "train", mask_config=mask_config, seed=config.seed)
-    val_set = ShardDataset(data_dir / "val", mask_config=mask_config, seed=config.seed + 1)
+        try:
+            gap_config = GapRefinerConfig.from_dict(config.gap)
+        except (TypeError, ValueError) as exc:
+            raise TrainError(f"gap: {exc}") from exc
+        model = GapRefiner(gap_config).to(device)
+        trainable = model
+        objective = GapObjective(model, config.gap_augment)
+    else:
+        raise TrainError(f"unknown stage {stage!r}; expected 'vae', 'denoiser', 'vision' or 'gap'")
+
+    if stage == "gap":
+        train_set: Any = GapDataset(data_dir / "train", config.gap_sources, gap_config.max_gap, config.seed)
+        val_set: Any = GapDataset(data_dir / "val", config.gap_sources, gap_config.max_gap, config.seed + 1)
+        if len(train_set) == 0:
+            raise TrainError(
+                f"{data_dir}: no full-length {config.gap_sources!r} training windows for the gap refiner "
+                "(gap_sources: 'real', 'synthetic' or 'all')"
+            )
+    else:
+        mask_config = MaskConfig()
+        train_set = ShardDataset(data_dir / "train", mask_config=mask_config, seed=config.seed)
+        val_set = ShardDataset(data_dir / "val", mask_config=mask_config, seed=config.seed + 1)
     if stage == "denoiser":
         measure_latent_stats(model, train_set, device, config.batch_size)
     if world > 1:
@@ -347,6 +368,12 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
             info["vision_config"] = vision_config.to_dict()
             info["vision_format"] = "unihand.vision/1"
             info["vision_tokens"] = config.vision_tokens  # False: the no-vision ablation
+        elif stage == "gap":
+            from engine.model.gap_refiner import GAP_FORMAT
+
+            state = dict(model.state_dict())
+            info["gap_format"] = GAP_FORMAT
+            info["gap_sources"] = config.gap_sources
         else:
             state = dict(model.denoiser.state_dict())
             for k in ("frame_mean", "frame_std", "global_mean", "global_std"):

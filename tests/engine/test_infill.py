@@ -203,13 +203,14 @@ def test_vision_model_reads_hand_tokens_at_any_frame_rate() -> None:
     assert np.abs(a.joints - c.joints).max() > 1e-4  # the tokens are read
 
 
-@pytest.mark.parametrize("splines", ["keypoints", "keypoints_gp"])
+@pytest.mark.parametrize("splines", ["keypoints", "keypoints_gp", "keypoints_learned"])
 def test_3d_gaps_can_follow_the_keypoint_priors_near_the_evidence(
     infiller: DiffusionInfiller, splines: str
 ) -> None:
-    """`gap_splines="keypoints"` / `"keypoints_gp"`: observed frames are met, and the gap starts from
-    each joint's cubic spline / Gaussian-process mean (the hand fitted to it), giving way to the
-    model's articulation deep inside."""
+    """`gap_splines="keypoints"` / `"keypoints_gp"` / `"keypoints_learned"`: observed frames are met,
+    and the gap starts from each joint's cubic spline / Gaussian-process mean / that mean corrected
+    by the learned gap refiner (the hand fitted to it), giving way to the model's articulation deep
+    inside."""
     import math
 
     from engine.data.synthetic import generate_sequence
@@ -224,7 +225,11 @@ def test_3d_gaps_can_follow_the_keypoint_priors_near_the_evidence(
     mask = np.repeat(observed[:, None], 21, axis=1)
     kp = np.where(observed[:, None, None], truth, np.nan)
     cond = Conditions(fps=30.0, num_frames=120, kp3d=kp, kp3d_mask=mask)
-    prior = keypoint_spline if splines == "keypoints" else keypoint_fill
+    prior = {
+        "keypoints": keypoint_spline,
+        "keypoints_gp": keypoint_fill,
+        "keypoints_learned": keypoint_fill if infiller.gap_refiner is None else infiller.gap_refiner.fill,
+    }[splines]
     spline = prior(truth, mask, np.flatnonzero(~observed))
     saved = infiller.refine_weights
     try:
@@ -301,7 +306,8 @@ def test_gaps_can_keep_the_models_own_path(infiller: DiffusionInfiller) -> None:
 
 def test_gap_evaluation_reports_the_model_against_its_baselines(infiller: DiffusionInfiller) -> None:
     """`main.py eval gap` on two small windows: the baselines are the same run's interpolations of
-    the same keypoints, the prior row is the Gaussian-process mean alone, observed frames are met."""
+    the same keypoints, the prior rows are the Gaussian-process mean alone and (with a gap refiner)
+    that mean corrected by it, observed frames are met."""
     from engine.data.synthetic import generate_sequence
     from engine.editing.gap_prior import keypoint_fill
     from engine.eval.infill_eval import GAPS, EvalWindows, evaluate_gaps, gap_positions, interpolate
@@ -314,15 +320,21 @@ def test_gap_evaluation_reports_the_model_against_its_baselines(infiller: Diffus
     assert set(report) == {f"gap_{g}" for g in GAPS}
     for gap in GAPS:
         row = report[f"gap_{gap}"]
-        cubic, prior = [], []
+        cubic, prior, learned = [], [], []
         for kp, start in zip(kp3d, gap_positions(2, gap), strict=True):
             observed = np.ones(120, dtype=bool)
             observed[start : start + gap] = False
             cubic.append(mpjpe(interpolate(kp, observed, "cubic")[~observed], kp[~observed]))
             mask = np.repeat(observed[:, None], 21, axis=1)
             prior.append(mpjpe(keypoint_fill(kp, mask, np.flatnonzero(~observed)), kp[~observed]))
+            if infiller.gap_refiner is not None:
+                refined = infiller.gap_refiner.fill(kp, mask, np.flatnonzero(~observed))
+                learned.append(mpjpe(refined, kp[~observed]))
         assert row["cubic"] == pytest.approx(np.mean(cubic))
         assert row["gp_prior"] == pytest.approx(np.mean(prior))
+        assert ("learned_prior" in row) == (infiller.gap_refiner is not None)
+        if learned:
+            assert row["learned_prior"] == pytest.approx(np.mean(learned))
         assert row["ratio_to_best_baseline"] == pytest.approx(row["model"] / min(row["linear"], row["cubic"]))
         assert row["observed"] < 1.0 and row["bone"] < 1.0  # mm
         assert row["windows"] == 2

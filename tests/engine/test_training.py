@@ -152,3 +152,25 @@ def test_vision_stage_trains_resumes_and_loads_only_into_its_model(corpus: Path,
             load_vision(path, UniHand.load(DEFAULT_VAE, DEFAULT_DENOISER))
     with pytest.raises(CheckpointError, match="'vision' checkpoint"):
         load_checkpoint(path, "denoiser")
+
+
+def test_gap_refiner_stage_trains_resumes_and_loads(corpus: Path, tmp_path: Path) -> None:
+    from engine.model.checkpoint import CheckpointError
+    from engine.model.gap_refiner import GapRefinerConfig, load_gap_refiner
+
+    tiny = {"dim": 16, "heads": 2, "ff": 32, "layers": 1}
+    config = _config(corpus, tmp_path / "gap").replace(gap=tiny, gap_sources="synthetic")
+    path = train("gap", config, progress=False)
+    refiner = load_gap_refiner(path)
+    assert refiner.config == GapRefinerConfig(**tiny)
+    assert refiner.out.weight.abs().sum() > 0  # trained away from the zero it starts as
+    info = load_checkpoint(path, "gap", config_class=GapRefinerConfig)[2]
+    assert info["steps"] == 3 and info["gap_sources"] == "synthetic"
+    assert info["history"][-1]["val"]["prior_mm"] > 0
+    resumed = train("gap", config.replace(steps=5), resume=True, progress=False)
+    assert load_checkpoint(resumed, "gap", config_class=GapRefinerConfig)[2]["steps"] == 5
+    with pytest.raises(CheckpointError, match="expected 'vae'"):
+        load_checkpoint(path, "vae")
+    # The tiny corpus is synthetic only: asking for real windows says so.
+    with pytest.raises(TrainError, match="no full-length 'real'"):
+        train("gap", config.replace(gap_sources="real"), progress=False)

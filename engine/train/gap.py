@@ -1,0 +1,161 @@
+"""Training data and objective of the gap refiner (`python main.py train gap`, engine/model/gap_refiner.py).
+
+Every item is a window of 3D keypoints from the shards (real captures by default: the refiner is
+meant to learn how real hands move) with fresh random holes per (seed, epoch, index): one or two
+gaps of whole frames (5 to `max_gap` frames, observed frames on both sides) and, in some windows,
+spans in which a few joints are missing. The holes are filled by the Gaussian-process prior, as
+at inference. Some windows are cropped shorter (padding), as short clips are at inference.
+The objective augments each batch with a random rotation and a mirror (the prior is linear and
+the same for every coordinate, so the rotated fill is the fill of the rotated window) and scores the mean
+joint distance on the unknown entries (MPJPE over the holes) relative to the prior's.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from engine.data.shards import ShardReader, read_manifest
+from engine.editing.gap_prior import keypoint_fill
+from engine.model.gap_refiner import GapRefiner
+
+SHORT_FRACTION = 0.2  # of windows cropped to 40..window-1 frames
+OCCLUSION_FRACTION = 0.3  # of windows with per-joint holes as well
+TWO_GAPS_FRACTION = 0.3
+RATIO_FLOOR = 0.002  # metres added to the prior's error in the loss's denominator
+
+
+def sample_holes(rng: np.random.Generator, length: int, max_gap: int) -> np.ndarray:
+    """(length, 21) observed mask: one or two gaps of whole frames and sometimes per-joint spans,
+    every hole with observed frames of its joint before and after it."""
+    mask = np.ones((length, 21), dtype=bool)
+    gaps = 2 if rng.random() < TWO_GAPS_FRACTION else 1
+    for _ in range(gaps):
+        gap = int(rng.integers(5, min(max_gap, length - 4) + 1))
+        start = int(rng.integers(2, length - gap - 2 + 1))
+        mask[start : start + gap] = False
+    if rng.random() < OCCLUSION_FRACTION:
+        joints = rng.choice(21, int(rng.integers(1, 6)), replace=False)
+        span = int(rng.integers(5, min(60, length - 4) + 1))
+        start = int(rng.integers(2, length - span - 2 + 1))
+        mask[start : start + span, joints] = False
+    for j in range(21):  # a second gap can swallow a joint's frames near an edge: keep two per side
+        if not mask[:2, j].all() or not mask[-2:, j].all():
+            mask[:2, j] = mask[-2:, j] = True
+    return mask
+
+
+class GapDataset(Dataset):
+    """Windows of `sources` ("real", "synthetic" or "all") with holes and the prior's fill."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], sources: str = "real", max_gap: int = 90, seed: int = 0
+    ) -> None:
+        manifest = read_manifest(path)
+        sequences = manifest["meta"]["sequences"]
+        reader = ShardReader(path, keys=["kp3d", "frame_valid", "sequence"])
+        batch = reader.read_batch(list(range(len(reader))))
+        keep = batch["frame_valid"].all(axis=1)
+        if sources != "all":
+            keep &= np.array([sequences[int(s)]["source"] == sources for s in batch["sequence"]])
+        self.kp3d = batch["kp3d"][keep].astype(np.float64)
+        self.max_gap = max_gap
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.kp3d)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        window = self.kp3d[index]
+        total = len(window)
+        length = total
+        if rng.random() < SHORT_FRACTION:
+            length = int(rng.integers(40, total))
+            first = int(rng.integers(0, total - length + 1))
+            window = window[first : first + length]
+        mask = sample_holes(rng, length, min(self.max_gap, length - 10))
+        unknown = np.flatnonzero(~mask.all(axis=1))
+        filled = window.copy()
+        prior = keypoint_fill(window, mask, unknown)
+        filled[unknown] = np.where(mask[unknown][..., None], window[unknown], prior)
+        pad = total - length
+        out = {
+            "filled": np.pad(filled, ((0, pad), (0, 0), (0, 0))),
+            "truth": np.pad(window, ((0, pad), (0, 0), (0, 0))),
+            "mask": np.pad(mask, ((0, pad), (0, 0)), constant_values=True),
+            "valid": np.arange(total) < length,
+        }
+        return {
+            k: torch.from_numpy(v.astype(np.float32) if v.dtype == np.float64 else v) for k, v in out.items()
+        }
+
+
+def random_rotations(count: int, device: torch.device | None = None) -> torch.Tensor:
+    """(count,3,3) rotations uniform over SO(3) (normalised Gaussian quaternions)."""
+    q = torch.randn(count, 4, device=device)
+    w, x, y, z = (q / torch.linalg.norm(q, dim=-1, keepdim=True)).unbind(-1)
+    return torch.stack(
+        [
+            torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+            torch.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+            torch.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        dim=-2,
+    )
+
+
+def augment(
+    filled: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random rotation (uniform over all orientations, about the window's mean wrist) and a mirror
+    of x, the same for the fill and the truth of each window. The corpus's cameras are placed
+    relative to the hand, not to gravity, and users' keypoints may come in any frame, so the
+    refiner learns no preferred orientation."""
+    b = filled.shape[0]
+    rot = random_rotations(b, filled.device)
+    mirror = torch.where(torch.rand(b, device=filled.device) < 0.5, -1.0, 1.0)
+    rot[:, 0] *= mirror[:, None]
+    v = valid.float()
+    centre = (truth[:, :, 0] * v[..., None]).sum(1) / v.sum(1, keepdim=True)
+    c = centre[:, None, None]
+    turn = lambda x: torch.einsum("bij,btkj->btki", rot, x - c) + c  # noqa: E731
+    return turn(filled), turn(truth)
+
+
+class GapObjective(nn.Module):
+    """Mean joint distance on the unknown entries of each window over the prior's, averaged over
+    windows; also reported in millimetres."""
+
+    def __init__(self, refiner: GapRefiner, augment_batches: bool = True) -> None:
+        super().__init__()
+        self.refiner = refiner
+        self.augment_batches = augment_batches
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        filled, truth, mask, valid = batch["filled"], batch["truth"], batch["mask"], batch["valid"]
+        if self.training and self.augment_batches:
+            filled, truth = augment(filled, truth, valid)
+        pred = filled + self.refiner(filled, mask, valid)
+        unknown = (~mask & valid[..., None]).float()
+        count = unknown.sum(dim=(1, 2)).clamp_min(1.0)
+        error = (torch.linalg.norm(pred - truth, dim=-1) * unknown).sum(dim=(1, 2)) / count
+        prior = (torch.linalg.norm(filled - truth, dim=-1) * unknown).sum(dim=(1, 2)) / count
+        # Each window's error relative to the prior's: short gaps, where the prior is already within
+        # millimetres, count as much as long ones (in plain millimetres long gaps drown them out).
+        loss = (error / (prior + RATIO_FLOOR)).mean()
+        return {
+            "loss": loss,
+            "gap_mm": error.mean().detach() * 1000.0,
+            "prior_mm": prior.mean().detach() * 1000.0,
+            "ratio_to_prior": (error.sum() / prior.sum().clamp_min(1e-9)).detach(),
+        }
