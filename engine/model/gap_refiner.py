@@ -8,11 +8,12 @@ entries only; known entries are never changed. It is our addition, not part of t
 the paper's denoiser, trained on two CPU cores, is far from the prior over gaps (model card), and
 this is the part of the model that learns from data how hands move through them.
 
-Inputs are made translation-invariant (positions relative to the window's mean observed keypoint)
-and scaled to order one. The network is a small pre-norm transformer over frames with learned
+Inputs are made invariant to where the hand is and how the camera is turned: positions relative to
+the window's mean observed keypoint, in the window's mean hand frame (`hand_frames`), scaled to
+order one; the correction is turned back. The network is a small pre-norm transformer over frames with learned
 positions; windows shorter than `window` frames are padded and masked. At inference
-(`GapRefiner.fill`) every run of incomplete frames of at most `max_gap` frames gets a window
-centred on it; longer runs keep the prior alone.
+(`GapRefiner.fill`) every run of incomplete frames of `MIN_RUN` to `max_gap` frames gets a window
+centred on it; shorter and longer runs keep the prior alone.
 
 Times are frames of the model's 30 fps timeline (refine works there); positions are metres.
 """
@@ -31,6 +32,8 @@ from engine.model.checkpoint import CheckpointError, load_checkpoint, load_state
 from engine.model.config import check_keys
 
 GAP_FORMAT = "unihand.gap/1"
+MIN_RUN = 5  # frames: the shortest holes it was trained on; shorter dropouts keep the prior
+CHUNK = 32  # windows per forward pass (its attention needs T x T x 21 values per window)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,22 @@ def observation_distance(mask: torch.Tensor, valid: torch.Tensor) -> torch.Tenso
     return dist
 
 
+def hand_frames(filled: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """(B,T,21,3) keypoints, (B,T,21) observed -> (B,3,3) rotations whose rows are the window's mean
+    hand axes: x from the pinky to the index knuckle, y from the wrist to the middle knuckle (made
+    orthogonal to x), z their cross product; the identity where those joints are never all seen."""
+    both = seen[..., [0, 5, 9, 17]].all(dim=-1).float()[..., None]  # (B,T,1)
+    across = ((filled[:, :, 5] - filled[:, :, 17]) * both).sum(1)
+    along = ((filled[:, :, 9] - filled[:, :, 0]) * both).sum(1)
+    x = across / torch.linalg.norm(across, dim=-1, keepdim=True).clamp_min(1e-9)
+    y = along - (along * x).sum(-1, keepdim=True) * x
+    y = y / torch.linalg.norm(y, dim=-1, keepdim=True).clamp_min(1e-9)
+    frames = torch.stack([x, y, torch.cross(x, y, dim=-1)], dim=1)
+    ok = (both.sum(1) > 0) & (torch.linalg.norm(across, dim=-1, keepdim=True) > 1e-6)
+    eye = torch.eye(3, device=filled.device, dtype=filled.dtype).expand_as(frames)
+    return torch.where(ok[..., None], frames, eye)
+
+
 class GapRefiner(nn.Module):
     """(filled (B,T,21,3) metres, mask (B,T,21) observed, valid (B,T)) -> correction (B,T,21,3),
     zero on observed entries and padding."""
@@ -100,8 +119,11 @@ class GapRefiner(nn.Module):
         b, t = filled.shape[:2]
         seen = (mask & valid[..., None]).float()  # (B,T,21)
         centre = (filled * seen[..., None]).sum(dim=(1, 2)) / seen.sum(dim=(1, 2)).clamp_min(1.0)[:, None]
-        relative = (filled - centre[:, None, None]) / c.position_scale
-        local = (filled - filled[:, :, :1]) / c.local_scale
+        # In the window's own hand frame: the same motion seen from any camera gives the same input.
+        rot = hand_frames(filled, mask & valid[..., None])
+        turned = torch.einsum("bij,btkj->btki", rot, filled - centre[:, None, None])
+        relative = turned / c.position_scale
+        local = (turned - turned[:, :, :1]) / c.local_scale
         distance = observation_distance(mask, valid) / c.distance_scale
         x = torch.cat(
             [relative.reshape(b, t, 63), local.reshape(b, t, 63), seen, distance.clamp_max(4.0)], dim=-1
@@ -110,6 +132,7 @@ class GapRefiner(nn.Module):
         h = self.inp(x) + self.positions[:t]
         h = self.encoder(h, src_key_padding_mask=~valid)
         correction = self.out(self.norm(h)).reshape(b, t, 21, 3) * c.position_scale
+        correction = torch.einsum("bji,btkj->btki", rot, correction)  # back to the input's axes
         unknown = (~mask & valid[..., None]).float()[..., None]
         return correction * unknown
 
@@ -117,7 +140,8 @@ class GapRefiner(nn.Module):
     def fill(self, kp3d: np.ndarray, mask: np.ndarray, frames: np.ndarray) -> np.ndarray | None:
         """`gap_prior.keypoint_fill` corrected by the network: (T,21,3) keypoints (unknown entries are
         ignored), (T,21) observed, frames -> (F,21,3) at `frames`; None when a joint is observed on
-        fewer than two frames. Runs of incomplete frames longer than `max_gap` keep the prior."""
+        fewer than two frames. Runs of incomplete frames shorter than `MIN_RUN` or longer than
+        `max_gap` keep the prior."""
         from engine.editing.gap_prior import keypoint_fill
 
         mask = np.asarray(mask, dtype=bool)
@@ -135,7 +159,7 @@ class GapRefiner(nn.Module):
         starts, stops = _runs(np.isin(np.arange(t), incomplete))
         windows: list[tuple[int, int, int, int]] = []  # (window start, window length, run start, run stop)
         for s, e in zip(starts, stops, strict=True):
-            if e - s > c.max_gap or s == 0 or e == t:  # too long, or not bounded on both sides
+            if not MIN_RUN <= e - s <= c.max_gap or s == 0 or e == t:  # or not bounded on both sides
                 continue
             length = min(t, c.window)
             w0 = int(np.clip((s + e) // 2 - length // 2, 0, t - length))
@@ -151,13 +175,20 @@ class GapRefiner(nn.Module):
                 valid[i, :length] = True
             was_training = self.training
             self.eval()
-            out = self(
-                torch.from_numpy(batch).to(device),
-                torch.from_numpy(seen).to(device),
-                torch.from_numpy(valid).to(device),
+            out = np.concatenate(
+                [
+                    self(
+                        torch.from_numpy(batch[i : i + CHUNK]).to(device),
+                        torch.from_numpy(seen[i : i + CHUNK]).to(device),
+                        torch.from_numpy(valid[i : i + CHUNK]).to(device),
+                    )
+                    .double()
+                    .cpu()
+                    .numpy()
+                    for i in range(0, len(windows), CHUNK)
+                ]
             )
             self.train(was_training)
-            out = out.double().cpu().numpy()
             for i, (w0, _, s, e) in enumerate(windows):
                 corrected[s:e] += out[i, s - w0 : e - w0]
         return corrected[frames]
