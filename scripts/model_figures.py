@@ -1,10 +1,10 @@
-"""Pictures for the model card: training curves, a gap-infilling example on a held-out real window,
-and a strip of meshes of generated motion.
+"""Pictures for the model card: training curves (the VAE and denoiser; the gap refiner), a
+gap-infilling example on a held-out real window, and a strip of meshes of generated motion.
 
     python scripts/model_figures.py [--run runs/default] [--data outputs/corpus]
 
-Writes docs/images/training_curves.png, docs/images/gap_infill_example.png and
-docs/images/generated_strip.png.
+Writes docs/images/training_curves.png, docs/images/gap_refiner_curves.png,
+docs/images/gap_infill_example.png and docs/images/generated_strip.png.
 """
 
 from __future__ import annotations
@@ -64,6 +64,36 @@ def training_curves(run: Path) -> Path:
     axes[2].legend()
     fig.tight_layout()
     out = IMAGES / "training_curves.png"
+    fig.savefig(out, dpi=90)
+    return out
+
+
+def gap_refiner_curves(run: Path) -> Path:
+    """The gap refiner's training (`main.py train gap`): its error on the holes against the prior's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gap = _scalars(run, "gap")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for split in ("train", "val"):
+        for tag, ax in (("gap_mm", axes[0]), ("ratio_to_prior", axes[1])):
+            pts = gap.get(f"{split}/{tag}", [])
+            if pts:
+                s, v = zip(*pts, strict=True)
+                ax.plot(s, v, label=f"refined, {split}", marker="o" if split == "val" else None, ms=3)
+    prior = gap.get("val/prior_mm", [])
+    if prior:
+        s, v = zip(*prior, strict=True)
+        axes[0].plot(s, v, color="0.5", ls="--", label="prior alone, val")
+    axes[0].set_title("Gap refiner: MPJPE on the holes (mm)")
+    axes[1].set_title("Gap refiner: error / prior's error")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.tight_layout()
+    out = IMAGES / "gap_refiner_curves.png"
     fig.savefig(out, dpi=90)
     return out
 
@@ -169,10 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--run", default="runs/default")
     parser.add_argument("--data", default="outputs/corpus")
-    parser.add_argument("--only", choices=("curves", "gap", "strip"))
+    parser.add_argument("--only", choices=("curves", "gap_curves", "gap", "strip"))
     args = parser.parse_args(argv)
     if args.only in (None, "curves"):
         print(training_curves(Path(args.run)))
+    if args.only in (None, "gap_curves"):
+        print(gap_refiner_curves(Path(args.run)))
     if args.only in (None, "gap"):
         print(gap_example(Path(args.data)))
     if args.only in (None, "strip"):
