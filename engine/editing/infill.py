@@ -521,11 +521,17 @@ def default_gap_checkpoint() -> Path:
     return Path(os.environ.get("UNIHAND_GAP", DEFAULT_GAP))
 
 
+GAP_OFF = ("none", "off")  # UNIHAND_GAP values that switch the refiner off
+
+
 def load_gap_refiner_if_present() -> GapRefiner | None:
-    """The gap refiner: UNIHAND_GAP's (which must load), else the shipped one when it is installed;
-    without one, gaps keep the Gaussian-process prior alone (a model trained before it existed)."""
+    """The gap refiner: UNIHAND_GAP's (which must load; "none" or "off": no refiner), else the
+    shipped one when it is installed; without one, gaps keep the Gaussian-process prior alone."""
+    named = os.environ.get("UNIHAND_GAP")
+    if named is not None and named.strip().lower() in GAP_OFF:
+        return None
     path = default_gap_checkpoint()
-    if "UNIHAND_GAP" not in os.environ and not path.is_file():
+    if named is None and not path.is_file():
         return None
     return load_gap_refiner(path)
 

@@ -218,7 +218,8 @@ def test_shipped_refiner_loads_and_keeps_smooth_motion_near_the_prior() -> None:
 
 
 def test_the_infiller_loads_the_refiner_named_by_the_environment(tmp_path, monkeypatch) -> None:
-    """UNIHAND_GAP names the refiner (which must load); without it, the shipped one when installed."""
+    """UNIHAND_GAP names the refiner (which must load) or switches it off; without it, the shipped
+    one when installed."""
     from engine.editing.infill import DEFAULT_GAP, load_gap_refiner_if_present
 
     path = tmp_path / "gap.safetensors"
@@ -228,6 +229,9 @@ def test_the_infiller_loads_the_refiner_named_by_the_environment(tmp_path, monke
     monkeypatch.setenv("UNIHAND_GAP", str(tmp_path / "missing.safetensors"))
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_gap_refiner_if_present()
+    for off in ("none", "OFF"):
+        monkeypatch.setenv("UNIHAND_GAP", off)
+        assert load_gap_refiner_if_present() is None
     monkeypatch.delenv("UNIHAND_GAP")
     assert (load_gap_refiner_if_present() is None) == (not DEFAULT_GAP.is_file())
 
