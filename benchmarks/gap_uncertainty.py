@@ -1,6 +1,7 @@
 """How sure are the gap-infilling ratios? Bootstrap intervals on the real validation split.
 
-    python benchmarks/gap_uncertainty.py [--data outputs/corpus] [--resamples 2000] [--json OUT]
+    python benchmarks/gap_uncertainty.py [--data outputs/corpus] [--source real|synthetic]
+        [--resamples 2000] [--json OUT]
 
 `main.py eval gap`'s protocol (one seeded gap of 10, 30 or 60 frames per 120-frame window, all 21
 3D keypoints observed elsewhere) on all real validation windows, scoring the keypoints that the
@@ -9,7 +10,9 @@ each against the cubic spline (the card's full-model numbers differ from these b
 each, the ratio of mean errors and its 95% bootstrap interval, resampling windows, and resampling
 whole captures (windows cut from one capture overlap and move alike, so this interval is the
 honest one), plus the share of windows on which it beats the spline. No model sampling: about a
-minute on 2 cores. Results: docs/results/gap_uncertainty.json.
+minute on 2 cores. Results: docs/results/gap_uncertainty.json; with `--source synthetic` (our
+procedural motion, which the refiner never trained on; the "captures" are synthetic sequences)
+docs/results/gap_uncertainty_synthetic.json.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ def _interval(values: list[float]) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="outputs/corpus")
+    parser.add_argument("--source", choices=("real", "synthetic"), default="real")
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", default="docs/results/gap_uncertainty.json")
+    parser.add_argument("--json", help="default: docs/results/gap_uncertainty[_synthetic].json")
     args = parser.parse_args(argv)
     from engine.editing.gap_prior import keypoint_fill
     from engine.editing.infill import default_gap_checkpoint
@@ -42,12 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     from engine.model.gap_refiner import load_gap_refiner
 
     refiner = load_gap_refiner(default_gap_checkpoint())
-    windows = load_windows(args.data, "real", limit=None)
+    windows = load_windows(args.data, args.source, limit=None)
+    suffix = "" if args.source == "real" else f"_{args.source}"
+    out = args.json or f"docs/results/gap_uncertainty{suffix}.json"
     names = np.array(windows.names)
     captures = np.unique(names)
     members = {c: np.flatnonzero(names == c) for c in captures}
     rng = np.random.default_rng(args.seed)
-    report: dict = {"data": args.data, "windows": len(names), "captures": len(captures)}
+    report: dict = {"data": args.data, "source": args.source, "windows": len(names)}
+    report["captures"] = len(captures)
     for gap in GAPS:
         errors: dict[str, list[float]] = {"cubic": [], "gp_prior": [], "learned_prior": []}
         for kp, start in zip(windows.kp3d, gap_positions(len(names), gap), strict=True):
@@ -82,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         report[f"gap_{gap}"] = row
         print(f"gap {gap}: {json.dumps(row)}", flush=True)
-    write_text_atomic(args.json, json.dumps(report, indent=2))
+    write_text_atomic(out, json.dumps(report, indent=2))
     return 0
 
 

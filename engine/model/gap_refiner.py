@@ -10,8 +10,8 @@ this is the part of the model that learns from data how hands move through them.
 
 Inputs are made invariant to where the hand is and how the camera is turned: positions relative to
 the window's mean observed keypoint, in the window's mean hand frame (`hand_frames`), scaled to
-order one; the correction is turned back. The network is a small pre-norm transformer over frames with learned
-positions; windows shorter than `window` frames are padded and masked. At inference
+order one; the correction is turned back. The network is a small pre-norm transformer over frames
+with learned positions; windows shorter than `window` frames are padded and masked. At inference
 (`GapRefiner.fill`) every run of incomplete frames of `MIN_RUN` to `max_gap` frames gets a window
 centred on it; shorter and longer runs keep the prior alone.
 
@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.model.checkpoint import CheckpointError, load_checkpoint, load_state_strict
+from engine.data.loaders import valid_runs
+from engine.model.checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
 from engine.model.config import check_keys
 
 GAP_FORMAT = "unihand.gap/1"
@@ -117,10 +118,11 @@ class GapRefiner(nn.Module):
     def forward(self, filled: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         c = self.config
         b, t = filled.shape[:2]
-        seen = (mask & valid[..., None]).float()  # (B,T,21)
+        observed = mask & valid[..., None]  # (B,T,21)
+        seen = observed.float()
         centre = (filled * seen[..., None]).sum(dim=(1, 2)) / seen.sum(dim=(1, 2)).clamp_min(1.0)[:, None]
         # In the window's own hand frame: the same motion seen from any camera gives the same input.
-        rot = hand_frames(filled, mask & valid[..., None])
+        rot = hand_frames(filled, observed)
         turned = torch.einsum("bij,btkj->btki", rot, filled - centre[:, None, None])
         relative = turned / c.position_scale
         local = (turned - turned[:, :, :1]) / c.local_scale
@@ -147,8 +149,8 @@ class GapRefiner(nn.Module):
         mask = np.asarray(mask, dtype=bool)
         frames = np.asarray(frames, dtype=int)
         t = len(mask)
-        incomplete = np.flatnonzero(~mask.all(axis=1))
-        need = np.union1d(incomplete, frames)
+        incomplete = ~mask.all(axis=1)
+        need = np.union1d(np.flatnonzero(incomplete), frames)
         prior = keypoint_fill(kp3d, mask, need)
         if prior is None:
             return None
@@ -156,10 +158,9 @@ class GapRefiner(nn.Module):
         filled[need] = np.where(mask[need][..., None], filled[need], prior)
         corrected = filled.copy()
         c = self.config
-        starts, stops = _runs(np.isin(np.arange(t), incomplete))
         windows: list[tuple[int, int, int, int]] = []  # (window start, window length, run start, run stop)
-        for s, e in zip(starts, stops, strict=True):
-            if not MIN_RUN <= e - s <= c.max_gap or s == 0 or e == t:  # or not bounded on both sides
+        for s, e in valid_runs(incomplete, MIN_RUN):
+            if e - s > c.max_gap or s == 0 or e == t:  # too long, or not bounded on both sides
                 continue
             length = min(t, c.window)
             w0 = int(np.clip((s + e) // 2 - length // 2, 0, t - length))
@@ -194,16 +195,7 @@ class GapRefiner(nn.Module):
         return corrected[frames]
 
 
-def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and stops (exclusive) of the runs of True in a 1-D bool array."""
-    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
-    edges = np.diff(padded)
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-
-
 def save_gap_refiner(path: str | os.PathLike[str], refiner: GapRefiner, info: dict[str, Any]) -> None:
-    from engine.model.checkpoint import save_checkpoint
-
     info = {**info, "gap_format": GAP_FORMAT}
     save_checkpoint(path, "gap", refiner.config, refiner.state_dict(), info)
 

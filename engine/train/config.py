@@ -59,7 +59,7 @@ class TrainConfig:
     # Gap refiner stage (`main.py train gap`, engine/model/gap_refiner.py)
     gap: dict = field(default_factory=dict)  # engine.model.gap_refiner.GapRefinerConfig values
     gap_sources: str = "real"  # windows it learns from: "real", "synthetic" or "all"
-    gap_augment: bool = True  # a random rotation and mirroring per window
+    gap_augment: bool = True  # mirror half the windows
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def to_dict(self) -> dict[str, Any]:

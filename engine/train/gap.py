@@ -6,8 +6,8 @@ gaps of whole frames (5 to `max_gap` frames, observed frames on both sides) and,
 spans in which a few joints are missing. The holes are filled by the Gaussian-process prior, as
 at inference. Some windows are cropped shorter (padding), as short clips are at inference.
 The objective mirrors half the windows (the prior is linear and the same for every coordinate,
-so the mirrored fill is the fill of the mirrored window) and scores the mean
-joint distance on the unknown entries (MPJPE over the holes) relative to the prior's.
+so the mirrored fill is the fill of the mirrored window) and scores the mean joint distance on
+the unknown entries (MPJPE over the holes) relative to the prior's.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from engine.data.shards import ShardReader, read_manifest
 from engine.editing.gap_prior import keypoint_fill
+from engine.eval.infill_eval import load_windows
 from engine.model.gap_refiner import GapRefiner
 
 SHORT_FRACTION = 0.2  # of windows cropped to 40..window-1 frames
@@ -48,19 +48,18 @@ def sample_holes(rng: np.random.Generator, length: int, max_gap: int) -> np.ndar
 
 
 class GapDataset(Dataset):
-    """Windows of `sources` ("real", "synthetic" or "all") with holes and the prior's fill."""
+    """Full-length windows of a shard directory's `split` from `sources` ("real", "synthetic" or
+    "all"), with holes and the prior's fill."""
 
     def __init__(
-        self, path: str | os.PathLike[str], sources: str = "real", max_gap: int = 90, seed: int = 0
+        self,
+        data_dir: str | os.PathLike[str],
+        split: str,
+        sources: str = "real",
+        max_gap: int = 90,
+        seed: int = 0,
     ) -> None:
-        manifest = read_manifest(path)
-        sequences = manifest["meta"]["sequences"]
-        reader = ShardReader(path, keys=["kp3d", "frame_valid", "sequence"])
-        batch = reader.read_batch(list(range(len(reader))))
-        keep = batch["frame_valid"].all(axis=1)
-        if sources != "all":
-            keep &= np.array([sequences[int(s)]["source"] == sources for s in batch["sequence"]])
-        self.kp3d = batch["kp3d"][keep].astype(np.float64)
+        self.kp3d = load_windows(data_dir, sources, split=split).kp3d
         self.max_gap = max_gap
         self.seed = seed
         self.epoch = 0
@@ -97,9 +96,7 @@ class GapDataset(Dataset):
         }
 
 
-def augment(
-    filled: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def augment(filled: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A mirror of x in half the windows, the same for the fill and the truth (the refiner reads
     each window in its own hand frame, so rotations would change nothing; a mirror image is the
     motion of a left hand)."""
@@ -120,7 +117,7 @@ class GapObjective(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
         filled, truth, mask, valid = batch["filled"], batch["truth"], batch["mask"], batch["valid"]
         if self.training and self.augment_batches:
-            filled, truth = augment(filled, truth, valid)
+            filled, truth = augment(filled, truth)
         pred = filled + self.refiner(filled, mask, valid)
         unknown = (~mask & valid[..., None]).float()
         count = unknown.sum(dim=(1, 2)).clamp_min(1.0)

@@ -226,8 +226,9 @@ def train(stage: str, config: TrainConfig, resume: bool = False, progress: bool 
         raise TrainError(f"unknown stage {stage!r}; expected 'vae', 'denoiser', 'vision' or 'gap'")
 
     if stage == "gap":
-        train_set: Any = GapDataset(data_dir / "train", config.gap_sources, gap_config.max_gap, config.seed)
-        val_set: Any = GapDataset(data_dir / "val", config.gap_sources, gap_config.max_gap, config.seed + 1)
+        sources, longest = config.gap_sources, gap_config.max_gap
+        train_set: Any = GapDataset(data_dir, "train", sources, longest, config.seed)
+        val_set: Any = GapDataset(data_dir, "val", sources, longest, config.seed + 1)
         if len(train_set) == 0:
             raise TrainError(
                 f"{data_dir}: no full-length {config.gap_sources!r} training windows for the gap refiner "

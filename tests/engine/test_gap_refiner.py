@@ -180,7 +180,7 @@ def test_augmentation_moves_fill_and_truth_together_and_the_loss_is_relative() -
     torch.manual_seed(0)
     kp = torch.tensor(_track(120, seed=3), dtype=torch.float32)[None].repeat(64, 1, 1, 1)
     valid = torch.ones(64, 120, dtype=torch.bool)
-    filled, truth = augment(kp + 0.01, kp, valid)
+    filled, truth = augment(kp + 0.01, kp)
     sign = torch.sign(truth[:, 0, 0, 0] / kp[:, 0, 0, 0])  # per window: mirrored in x or not
     flip = torch.stack([sign, torch.ones(64), torch.ones(64)], dim=-1)[:, None, None]
     assert torch.allclose(truth, kp * flip) and torch.allclose(filled, (kp + 0.01) * flip)
